@@ -19,6 +19,7 @@ Task = Literal["detect"]
 Mode = Literal["train", "val", "predict", "export", "info"]
 OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp")
 
+
 def _f(default: Any, help: str, group: str, **kw: Any) -> Any:
     """A field with help text, tagged with its group (train, augment, val, predict, export)."""
     return Field(default, description=help, json_schema_extra={"group": group}, **kw)
@@ -45,7 +46,9 @@ class RunConfig(BaseModel):
     time: float | None = _f(None, "Training time in hours; overrides epochs when set.", "train", gt=0)
     patience: int = _f(100, "Epochs without improvement before early stopping.", "train", ge=0)
     batch: int | float = _f(16, "Batch size; -1 for AutoBatch (60% GPU memory); 0-1 for a memory fraction.", "train")
-    imgsz: int | list[int] = _f(640, "Image size in pixels (train/val: one int; predict/export: int or [h, w]).", "train")
+    imgsz: int | list[int] = _f(
+        640, "Image size in pixels (train/val: one int; predict/export: int or [h, w]).", "train"
+    )
     save: bool = _f(True, "Save checkpoints and predictions.", "train")
     save_period: int = _f(-1, "Save a checkpoint every N epochs (-1: off).", "train", ge=-1)
     cache: bool | Literal["ram", "disk"] = _f(False, "Cache images: False, True/'ram' or 'disk'.", "train")

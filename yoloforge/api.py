@@ -1,0 +1,115 @@
+"""The `YOLO` facade: one object to build, load, inspect, train, validate, predict and export.
+
+from yoloforge import YOLO
+model = YOLO("yolo11n.yaml")        # a fresh model from a packaged architecture
+model = YOLO("runs/detect/train/weights/last.pt")   # ours, or a checkpoint written by Ultralytics 8.x
+model.info()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from yoloforge.cfg.resolve import resolve
+from yoloforge.errors import ConfigError, ModeNotBuiltError
+from yoloforge.utils.log import LOGGER
+
+if TYPE_CHECKING:
+    from yoloforge.nn.model import DetectionModel, ModelInfo
+
+_YAML = (".yaml", ".yml")
+_NOT_BUILT = (
+    "{mode} mode is not built yet in yoloforge {version}: it arrives with the {what} (see the README's roadmap)"
+)
+
+
+class YOLO:
+    """A detection model plus the settings it was made with."""
+
+    def __init__(self, model: str | Path = "yolo11n.yaml", task: str = "detect") -> None:
+        if task != "detect":
+            raise ConfigError(f"task '{task}' is not supported: yoloforge trains detect models")
+        from yoloforge.nn.builder import build_model
+        from yoloforge.nn.checkpoint import load_checkpoint, model_from_checkpoint
+
+        self.source = str(model)
+        self.task = task
+        self.ckpt: dict[str, Any] | None = None
+        suffix = Path(self.source).suffix.lower()
+        if suffix in _YAML:
+            self.model: DetectionModel = build_model(self.source)
+        elif suffix == ".pt":
+            self.ckpt = load_checkpoint(self.source)
+            self.model = model_from_checkpoint(self.ckpt)
+        else:
+            raise ConfigError(
+                f"model={self.source!r}: expected an architecture YAML (e.g. yolo11n.yaml) or a checkpoint (.pt)"
+            )
+
+    @property
+    def names(self) -> dict[int, str]:
+        """Class id -> name."""
+        return self.model.names
+
+    def load(self, weights: str | Path) -> YOLO:
+        """Copy every tensor whose name and shape match from a checkpoint; log how many."""
+        from yoloforge.nn.checkpoint import load_checkpoint
+
+        theirs = load_checkpoint(weights)["model"]["state_dict"]
+        ours = self.model.state_dict()
+        fits = {k: v for k, v in theirs.items() if k in ours and v.shape == ours[k].shape}
+        self.model.load_state_dict(fits, strict=False)
+        self.transferred = (len(fits), len(ours))
+        LOGGER.info("Transferred %d/%d tensors from %s", len(fits), len(ours), weights)
+        return self
+
+    def info(self, imgsz: int = 640, verbose: bool = True) -> ModelInfo:
+        """Print and return layers, parameters and GFLOPs."""
+        return self.model.info(imgsz=imgsz, verbose=verbose)
+
+    def fuse(self) -> YOLO:
+        """Fold BatchNorm into convolutions for faster inference."""
+        self.model.fuse()
+        return self
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model as a yoloforge checkpoint (also converts an imported Ultralytics one)."""
+        from yoloforge.nn.checkpoint import build_checkpoint, save_checkpoint
+
+        extra = {"args": dict(self.ckpt.get("args", {}))} if self.ckpt else {}
+        return save_checkpoint(build_checkpoint(self.model, **extra), path)
+
+    def _settings(self, mode: str, overrides: dict[str, Any]) -> Any:
+        """Validate the call's settings over the checkpoint's saved args (same rules as the CLI)."""
+        saved = {k: v for k, v in (self.ckpt or {}).get("args", {}).items() if k in _REUSED_ARGS}
+        return resolve(("checkpoint args", saved), ("call", {**overrides, "mode": mode, "model": self.source}))
+
+    def train(self, **kwargs: Any) -> Any:
+        self._settings("train", kwargs)
+        raise ModeNotBuiltError(_not_built("train", "training engine"))
+
+    def val(self, **kwargs: Any) -> Any:
+        self._settings("val", kwargs)
+        raise ModeNotBuiltError(_not_built("val", "validator"))
+
+    def predict(self, source: Any = None, **kwargs: Any) -> Any:
+        self._settings("predict", kwargs)
+        raise ModeNotBuiltError(_not_built("predict", "predictor"))
+
+    def export(self, **kwargs: Any) -> Any:
+        self._settings("export", kwargs)
+        raise ModeNotBuiltError(_not_built("export", "exporters"))
+
+    def __repr__(self) -> str:
+        return f"YOLO({self.source!r}: {self.model.display_name}, nc={self.model.nc})"
+
+
+# Saved training args that sensibly carry over to val/predict on the same checkpoint.
+_REUSED_ARGS = ("imgsz", "data", "single_cls")
+
+
+def _not_built(mode: str, what: str) -> str:
+    from yoloforge import __version__
+
+    return _NOT_BUILT.format(mode=mode, version=__version__, what=what)
