@@ -29,7 +29,9 @@ def test_modes_validate_settings_then_say_not_built() -> None:
     model = YOLO("yolov8n.yaml")
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         model.train(data="coco8.yaml", epoch=3)
-    for mode in ("train", "val", "predict", "export"):
+    with pytest.raises(ConfigError, match="training needs a dataset"):
+        model.train(epochs=1)
+    for mode in ("val", "predict", "export"):
         with pytest.raises(ModeNotBuiltError, match=f"{mode} mode is not built yet"):
             getattr(model, mode)()
 
