@@ -31,7 +31,7 @@ def test_modes_validate_settings_then_say_not_built() -> None:
         model.train(data="coco8.yaml", epoch=3)
     with pytest.raises(ConfigError, match="training needs a dataset"):
         model.train(epochs=1)
-    for mode in ("val", "predict", "export"):
+    for mode in ("val", "export"):
         with pytest.raises(ModeNotBuiltError, match=f"{mode} mode is not built yet"):
             getattr(model, mode)()
 

@@ -30,12 +30,16 @@ class YOLO:
     def __init__(self, model: str | Path = "yolo11n.yaml", task: str = "detect") -> None:
         if task != "detect":
             raise ConfigError(f"task '{task}' is not supported: yoloforge trains detect models")
+        from yoloforge.engine.callbacks import Callbacks
         from yoloforge.nn.builder import build_model
         from yoloforge.nn.checkpoint import load_checkpoint, model_from_checkpoint
 
         self.source = str(model)
         self.task = task
         self.ckpt: dict[str, Any] | None = None
+        self.transferred: tuple[int, int] | None = None
+        self.save_dir: Path | None = None
+        self.callbacks = Callbacks()
         suffix = Path(self.source).suffix.lower()
         if suffix in _YAML:
             self.model: DetectionModel = build_model(self.source)
@@ -85,17 +89,64 @@ class YOLO:
         saved = {k: v for k, v in (self.ckpt or {}).get("args", {}).items() if k in _REUSED_ARGS}
         return resolve(("checkpoint args", saved), ("call", {**overrides, "mode": mode, "model": self.source}))
 
-    def train(self, **kwargs: Any) -> Any:
-        self._settings("train", kwargs)
-        raise ModeNotBuiltError(_not_built("train", "training engine"))
+    def add_callback(self, event: str, fn: Any) -> None:
+        """Subscribe `fn(trainer)` to a training event (see yoloforge.engine.callbacks.EVENTS)."""
+        self.callbacks.add(event, fn)
+
+    def train(self, **kwargs: Any) -> dict[str, float]:
+        """Train on `data=...`; returns the final validation metrics (results.csv names) of best.pt.
+
+        `resume=True` continues the run whose last.pt this YOLO was loaded from (or `resume=path`).
+        """
+        from yoloforge.engine.launch import run_training
+
+        if kwargs.get("resume"):
+            return self._resume(kwargs)
+        cfg = self._settings("train", kwargs).config
+        weights = self.model.state_dict() if (self.ckpt is not None or self.transferred) else None
+        metrics, save_dir = run_training(cfg, callbacks=self.callbacks, weights=weights)
+        self._adopt(save_dir)
+        return metrics
+
+    def _resume(self, kwargs: dict[str, Any]) -> dict[str, float]:
+        from yoloforge.engine.launch import run_training
+        from yoloforge.engine.train_state import check_resumable, finished, resume_config
+        from yoloforge.nn.checkpoint import load_checkpoint
+
+        path = Path(kwargs["resume"] if isinstance(kwargs["resume"], str) else self.source)
+        ckpt = self.ckpt if path == Path(self.source) and self.ckpt else load_checkpoint(path)
+        check_resumable(ckpt, path)
+        cfg = resume_config(ckpt, path, kwargs)
+        if finished(ckpt, cfg):
+            LOGGER.info("%s is from a finished run (epoch %d of %d): nothing to resume. To train longer, pass "
+                        "a larger epochs=.", path, ckpt["epoch"] + 1, cfg.epochs)  # fmt: skip
+            return dict(ckpt.get("train_metrics") or {})
+        save_dir = path.resolve().parent.parent
+        metrics, save_dir = run_training(cfg, callbacks=self.callbacks, resume_ckpt=ckpt, save_dir=save_dir)
+        self._adopt(save_dir)
+        return metrics
+
+    def _adopt(self, save_dir: Path) -> None:
+        """After training, this YOLO holds the best weights (as the incumbent's facade does)."""
+        from yoloforge.nn.checkpoint import load_checkpoint, model_from_checkpoint
+
+        self.save_dir = save_dir
+        best = save_dir / "weights" / "best.pt"
+        if best.exists():
+            self.source, self.ckpt = str(best), load_checkpoint(best)
+            self.model = model_from_checkpoint(self.ckpt)
 
     def val(self, **kwargs: Any) -> Any:
         self._settings("val", kwargs)
         raise ModeNotBuiltError(_not_built("val", "validator"))
 
-    def predict(self, source: Any = None, **kwargs: Any) -> Any:
-        self._settings("predict", kwargs)
-        raise ModeNotBuiltError(_not_built("predict", "predictor"))
+    def predict(self, source: Any = None, stream: bool = False, **kwargs: Any) -> Any:
+        """Detect objects in `source` (image, folder, glob, .txt, array, PIL, list); stream=True yields Results."""
+        from yoloforge.engine.predictor import predict
+
+        return predict(self.model, self._settings("predict", kwargs).config, source, stream=stream)
+
+    __call__ = predict
 
     def export(self, **kwargs: Any) -> Any:
         self._settings("export", kwargs)

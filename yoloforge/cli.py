@@ -39,6 +39,7 @@ Other commands:
     yoloforge help      this text
     yoloforge version   the installed version
     yoloforge cfg       every setting with its default and help
+    yoloforge settings  your per-user settings (folders, loggers); key=value changes them, reset restores them
 """
 
 
@@ -107,7 +108,9 @@ def run(mode: str, overrides: dict[str, Any]) -> Any:
     if mode == "info":
         return yolo.info(imgsz=settings.imgsz if isinstance(settings.imgsz, int) else max(settings.imgsz))
     if mode == "predict":
-        return yolo.predict(**overrides)
+        for _ in yolo.predict(stream=True, **{"save": True, **overrides}):
+            pass  # streamed: a large folder never sits in memory
+        return None
     return getattr(yolo, mode)(**overrides)
 
 
@@ -125,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[0] == "cfg":
         print_cfg()
         return 0
+    if argv[0] == "settings":
+        from yoloforge.cfg.user_cli import run_settings_command
+
+        return run_settings_command(argv[1:])
     from yoloforge.errors import ConfigError, YoloforgeError
     from yoloforge.utils.log import setup_logging
 
