@@ -81,6 +81,11 @@ class DetectionModel(nn.Module):
         """Training: list of (B, 4*reg_max+nc, H, W) per level. Eval: (B, 4+nc, anchors), xywh pixels."""
         return self.head(self._features(x))
 
+    def forward_raw(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Raw per-level maps in any mode; validation decodes them with `self.head.decode` and also
+        computes the loss from them, in one pass."""
+        return self.head.raw(self._features(x))
+
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Run every layer but the head; return the head's input feature maps."""
         outputs: list[torch.Tensor | None] = []

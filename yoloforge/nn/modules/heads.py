@@ -82,10 +82,14 @@ class Detect(nn.Module):
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
         """Training: per-level raw maps (B, no, H, W). Eval: decoded (B, 4 + nc, anchors)."""
-        raw = [torch.cat((box(x), cls(x)), 1) for x, box, cls in zip(xs, self.cv2, self.cv3, strict=True)]
+        raw = self.raw(xs)
         if self.training:
             return raw
         return self.decode(raw)
+
+    def raw(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Per-level raw maps (B, 4*reg_max + nc, H, W), whatever the mode: what the loss reads."""
+        return [torch.cat((box(x), cls(x)), 1) for x, box, cls in zip(xs, self.cv2, self.cv3, strict=True)]
 
     def decode(self, raw: list[torch.Tensor]) -> torch.Tensor:
         """Turn raw level maps into xywh boxes in input pixels followed by sigmoid class scores."""

@@ -1,0 +1,128 @@
+"""Real training runs on the packaged coco8 at a tiny size: run folder, files, events, errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from yoloforge import YOLO
+from yoloforge.engine.callbacks import EVENTS
+from yoloforge.engine.results_csv import COLUMNS
+from yoloforge.engine.trainer import TrainingError
+from yoloforge.errors import CheckpointError, ConfigError
+
+TINY = {"data": "coco8.yaml", "imgsz": 64, "batch": 4, "workers": 0, "device": "cpu", "plots": False,
+        "verbose": False, "warmup_epochs": 0.0}  # fmt: skip
+
+
+def train(tmp: Path, name: str = "run", model: str = "yolo11n.yaml", **kw: Any) -> tuple[YOLO, dict[str, float]]:
+    yolo = YOLO(model)
+    metrics = yolo.train(**{**TINY, "project": str(tmp), "name": name, **kw})
+    return yolo, metrics
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[YOLO, dict[str, float], list[str]]:
+    events: list[str] = []
+    yolo = YOLO("yolo11n.yaml")
+    for event in EVENTS:
+        yolo.add_callback(event, lambda trainer, e=event: events.append(e))
+    yolo.add_callback("on_train_epoch_end", lambda trainer: 1 / 0)  # must not stop training
+    tmp = tmp_path_factory.mktemp("runs")
+    metrics = yolo.train(**{**TINY, "project": str(tmp), "name": "run", "epochs": 2, "save_period": 1})
+    return yolo, metrics, events
+
+
+def test_run_folder_and_files(finished_run: tuple[YOLO, dict[str, float], list[str]]) -> None:
+    yolo, metrics, _ = finished_run
+    run = yolo.save_dir
+    assert run is not None and run.name == "run"
+    for f in (
+        "args.yaml",
+        "results.csv",
+        "weights/last.pt",
+        "weights/best.pt",
+        "weights/epoch1.pt",
+        "weights/epoch2.pt",
+    ):
+        assert (run / f).is_file(), f
+    rows = list(csv.DictReader((run / "results.csv").open()))
+    assert tuple(rows[0]) == COLUMNS and [r["epoch"] for r in rows] == ["1", "2"]
+    assert set(metrics) >= {"metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)"}
+    last = torch.load(run / "weights/last.pt", weights_only=True)
+    assert last["epoch"] == 1 and last["args"]["epochs"] == 2 and last["optimizer"] is not None
+    assert all(torch.isfinite(v).all() for v in last["model"]["state_dict"].values() if v.is_floating_point())
+    assert yolo.model.nc == 80 and Path(yolo.source) == run / "weights/best.pt"
+
+
+def test_events_fire_in_order_and_a_failing_callback_is_harmless(
+    finished_run: tuple[YOLO, dict[str, float], list[str]],
+) -> None:
+    _, _, events = finished_run
+    assert events[0] == "on_pretrain_routine_start" and events[-1] == "teardown"
+    assert events.count("on_train_epoch_end") == 2 and events.count("on_fit_epoch_end") == 2
+    assert events.count("on_model_save") == 2 and "on_train_end" in events
+    assert events.count("on_train_batch_end") == events.count("on_train_batch_start") >= 2
+
+
+def test_run_folders_are_numbered(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    yolo, _ = train(tmp_path, name=None, epochs=1)  # type: ignore[arg-type]
+    assert yolo.save_dir == tmp_path / "train2"
+
+
+def test_resuming_a_finished_run_says_so(finished_run: tuple[YOLO, dict[str, float], list[str]]) -> None:
+    yolo, _, _ = finished_run
+    again = YOLO(str(yolo.save_dir / "weights/last.pt")).train(resume=True)
+    assert again == last_metrics(yolo.save_dir)
+
+
+def last_metrics(run: Path) -> dict[str, float]:
+    return torch.load(run / "weights/last.pt", weights_only=True)["train_metrics"]
+
+
+def test_resume_from_best_names_what_is_missing(finished_run: tuple[YOLO, dict[str, float], list[str]]) -> None:
+    yolo, _, _ = finished_run
+    with pytest.raises(CheckpointError, match="lacks train_weights, ema, optimizer"):
+        YOLO(str(yolo.save_dir / "weights/best.pt")).train(resume=True)
+
+
+def test_nan_loss_stops_with_a_clear_error(tmp_path: Path) -> None:
+    def poison(trainer: Any) -> None:
+        with torch.no_grad():
+            trainer.model.model[0].conv.weight.fill_(float("nan"))
+
+    yolo = YOLO("yolo11n.yaml")
+    yolo.add_callback("on_train_batch_start", poison)
+    with pytest.raises(TrainingError, match=r"NaN or infinite.*lower lr0"):
+        yolo.train(**{**TINY, "project": str(tmp_path), "name": "nan", "epochs": 3, "batch": 1})
+    for ckpt in (tmp_path / "nan").rglob("*.pt"):  # whatever was saved holds no NaN
+        saved = torch.load(ckpt, weights_only=True)
+        for v in (*saved["model"]["state_dict"].values(), *saved.get("train_weights", {}).values()):
+            assert not v.is_floating_point() or torch.isfinite(v).all()
+
+
+def test_absent_device_lists_what_exists(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"CUDA device 0 not found.*available: cpu"):
+        train(tmp_path, device="0", epochs=1)
+
+
+def test_time_limit_overrides_epochs(tmp_path: Path) -> None:
+    yolo, _ = train(tmp_path, epochs=50, time=1e-6)
+    rows = list(csv.DictReader((yolo.save_dir / "results.csv").open()))
+    assert len(rows) == 1
+
+
+def test_freeze_keeps_frozen_weights(tmp_path: Path) -> None:
+    from yoloforge.nn.builder import build_model
+
+    yolo, _ = train(tmp_path, epochs=1, freeze=2)
+    torch.manual_seed(0)  # the trainer seeds with seed=0 right before it builds the model
+    before = build_model("yolo11n.yaml").state_dict()
+    after = torch.load(yolo.save_dir / "weights/last.pt", weights_only=True)["train_weights"]
+    assert torch.equal(after["model.0.conv.weight"], before["model.0.conv.weight"])
+    assert not torch.equal(after["model.5.conv.weight"], before["model.5.conv.weight"])

@@ -1,0 +1,53 @@
+"""Start a training run: pick the run folder, then train in this process or in one process per device."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from yoloforge.cfg.schema import RunConfig
+from yoloforge.engine.callbacks import Callbacks
+from yoloforge.engine.devices import select_devices
+from yoloforge.engine.distributed import DistContext, launch
+from yoloforge.engine.run_dir import run_dir
+from yoloforge.engine.trainer import Trainer
+from yoloforge.utils.log import LOGGER
+
+
+def _train_in_process(
+    ctx: DistContext,
+    cfg: RunConfig,
+    save_dir: Path,
+    callbacks: Callbacks,
+    weights: dict[str, torch.Tensor] | None,
+    resume_ckpt: dict[str, Any] | None,
+) -> dict[str, float]:
+    from yoloforge.utils.log import setup_logging
+
+    setup_logging(cfg.verbose and ctx.is_main)
+    trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, resume_ckpt=resume_ckpt)
+    return trainer.fit()
+
+
+def run_training(
+    cfg: RunConfig,
+    *,
+    callbacks: Callbacks | None = None,
+    weights: dict[str, torch.Tensor] | None = None,
+    resume_ckpt: dict[str, Any] | None = None,
+    save_dir: Path | None = None,
+) -> tuple[dict[str, float], Path]:
+    """Train and return (final metrics, run folder). More than one device means DDP, one process each."""
+    devices = select_devices(cfg.device)
+    save_dir = save_dir or run_dir(cfg, "train")
+    callbacks = callbacks or Callbacks()
+    if len(devices) == 1:
+        ctx = DistContext(device=devices[0])
+        return _train_in_process(ctx, cfg, save_dir, callbacks, weights, resume_ckpt), save_dir
+    LOGGER.info("Distributed training on %d processes (%s)", len(devices), ", ".join(map(str, devices)))
+    fn = functools.partial(_train_in_process, cfg=cfg, save_dir=save_dir, callbacks=callbacks, weights=weights,
+                           resume_ckpt=resume_ckpt)  # fmt: skip
+    return launch(fn, devices), save_dir

@@ -1,0 +1,59 @@
+"""What a training checkpoint holds beyond the model, and how a resumed run gets it all back.
+
+last.pt carries everything needed to continue bit for bit: the raw (non-EMA) weights, the EMA and
+its update count, optimizer and grad-scaler state, the epoch, best fitness, early-stopping
+counter, RNG states and the original settings. best.pt carries only what inference needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from yoloforge.cfg.resolve import resolve
+from yoloforge.cfg.schema import RunConfig
+from yoloforge.errors import CheckpointError
+from yoloforge.utils.log import LOGGER
+
+RESUME_KEYS = ("train_weights", "ema", "optimizer", "epoch", "best_fitness", "best_epoch", "rng", "args")
+# Settings a resumed run may change; everything else comes from the checkpoint.
+RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", "patience")
+
+
+def check_resumable(ckpt: dict[str, Any], path: str | Path) -> None:
+    """Fail naming every piece of training state the checkpoint lacks."""
+    missing = [k for k in RESUME_KEYS if ckpt.get(k) is None and k != "best_fitness"]
+    if missing:
+        raise CheckpointError(
+            f"cannot resume from {path}: it lacks {', '.join(missing)} "
+            "(only a last.pt written by yoloforge's trainer can be resumed; start a new run with model=...)"
+        )
+
+
+def resume_config(ckpt: dict[str, Any], path: str | Path, overrides: dict[str, Any]) -> RunConfig:
+    """The original settings, with the allowed overrides applied and logged; `epochs` may only grow."""
+    saved = dict(ckpt["args"])
+    allowed = {}
+    for key, value in overrides.items():
+        if key in ("resume", "model", "mode", "task"):
+            continue
+        if key not in RESUME_OVERRIDES:
+            LOGGER.warning("resume: ignoring %s=%r (a resumed run keeps its original %s=%r)", key, value, key,
+                           saved.get(key))  # fmt: skip
+            continue
+        if key == "epochs" and value < saved["epochs"]:
+            LOGGER.warning("resume: epochs=%s is below the original %s; keeping %s", value, saved["epochs"],
+                           saved["epochs"])  # fmt: skip
+            continue
+        if value != saved.get(key):
+            LOGGER.info("resume: %s changed from %r to %r", key, saved.get(key), value)
+        allowed[key] = value
+    return resolve(("checkpoint", saved), ("resume overrides", {**allowed, "resume": str(path), "model": str(path)})
+                   ).config  # fmt: skip
+
+
+def finished(ckpt: dict[str, Any], cfg: RunConfig) -> bool:
+    """True when the checkpoint's run completed its epochs, or stopped early and epochs was not raised."""
+    if int(ckpt["epoch"]) + 1 >= cfg.epochs:
+        return True
+    return bool(ckpt.get("stopped_early")) and cfg.epochs == int(ckpt["args"]["epochs"])

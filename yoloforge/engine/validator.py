@@ -1,0 +1,119 @@
+"""Validation: inference over a split, NMS, matching in original-image pixels, metrics.
+
+The same code runs after each training epoch and in val mode, so the validation at the end of
+training and a standalone validation of best.pt with the same settings give the same numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from yoloforge.cfg.schema import RunConfig
+from yoloforge.utils.log import LOGGER
+
+VAL_CONF = 0.001  # the default confidence threshold for validation (conf=None)
+LOSS_KEYS = ("val/box_loss", "val/cls_loss", "val/dfl_loss")
+
+
+@dataclass
+class ValResult:
+    """Metrics of one validation pass, plus the mean validation losses when a loss was given."""
+
+    metrics: Any
+    loss: torch.Tensor = field(default_factory=lambda: torch.zeros(3))
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def loss_dict(self) -> dict[str, float]:
+        return dict(zip(LOSS_KEYS, self.loss.tolist(), strict=True))
+
+
+class Validator:
+    """Validates a model on a (rect, letterboxed) loader."""
+
+    def __init__(
+        self, loader: Any, names: dict[int, str], cfg: RunConfig, device: torch.device, save_dir: Path | None = None
+    ) -> None:
+        self.loader, self.names, self.cfg, self.device = loader, dict(names), cfg, device
+        self.save_dir = save_dir
+        self.conf = VAL_CONF if cfg.conf is None else cfg.conf
+
+    @torch.no_grad()
+    def __call__(self, model: torch.nn.Module, criterion: Any = None, final: bool = False) -> ValResult:
+        from yoloforge.metrics import DetectionStats
+
+        was_training = model.training
+        model.eval()
+        stats = DetectionStats(nc=len(self.names), names=self.names)
+        loss, n_batches, times = torch.zeros(3), 0, [0.0, 0.0, 0.0]
+        keep_preds = final and self.cfg.save_json
+        predictions: list[dict[str, Any]] = []
+        for batch in self.loader:
+            t0 = time.perf_counter()
+            imgs = batch["img"].to(self.device, non_blocking=True).float() / 255
+            t1 = time.perf_counter()
+            raw = model.forward_raw(imgs)
+            out = model.head.decode(raw)
+            t2 = time.perf_counter()
+            if criterion is not None:
+                loss += criterion(raw, self._targets(batch, imgs))[1].cpu()
+            dets = self._nms(out)
+            t3 = time.perf_counter()
+            preds, labels = self._to_original_pixels(batch, dets, imgs.shape[2:])
+            stats.update(preds, labels)
+            if keep_preds:
+                predictions += [{"im_file": f, "pred": p} for f, p in zip(batch["im_file"], preds, strict=True)]
+            times = [a + b for a, b in zip(times, (t1 - t0, t2 - t1, t3 - t2), strict=True)]
+            n_batches += 1
+        n_images = max(len(self.loader.dataset), 1)
+        metrics = stats.compute()
+        metrics.speed = {k: 1000 * t / n_images for k, t in zip(("preprocess", "inference", "postprocess"), times,
+                                                                strict=True)}  # fmt: skip
+        if final:
+            self._report(metrics)
+        model.train(was_training)
+        return ValResult(metrics, loss / max(n_batches, 1), predictions)
+
+    def _targets(self, batch: dict[str, Any], imgs: torch.Tensor) -> dict[str, Any]:
+        out = {k: batch[k].to(self.device) for k in ("cls", "bboxes", "batch_idx")}
+        out["img"] = imgs
+        return out
+
+    def _nms(self, out: torch.Tensor) -> list[torch.Tensor]:
+        from yoloforge.utils.nms import non_max_suppression
+
+        agnostic = self.cfg.single_cls or self.cfg.agnostic_nms
+        return non_max_suppression(out, conf=self.conf, iou=self.cfg.iou, multi_label=True, agnostic=agnostic,
+                                   max_det=self.cfg.max_det)  # fmt: skip
+
+    @staticmethod
+    def _to_original_pixels(
+        batch: dict[str, Any], dets: list[torch.Tensor], shape: torch.Size
+    ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Predictions and labels mapped from the letterboxed input to each original image (as the incumbent)."""
+        from yoloforge.utils.boxes import scale_boxes, xywh2xyxy
+
+        h, w = int(shape[0]), int(shape[1])
+        scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+        preds, labels = [], []
+        for i, det in enumerate(dets):
+            det = det.detach().float().cpu().clone()
+            ori, ratio_pad = batch["ori_shape"][i], batch["ratio_pad"][i]
+            det[:, :4] = scale_boxes(det[:, :4], (h, w), ori, ratio_pad=ratio_pad)
+            sel = batch["batch_idx"] == i
+            boxes = scale_boxes(xywh2xyxy(batch["bboxes"][sel].float()) * scale, (h, w), ori, ratio_pad=ratio_pad)
+            preds.append(det)
+            labels.append((batch["cls"][sel].reshape(-1).long(), boxes))
+        return preds, labels
+
+    def _report(self, metrics: Any) -> None:
+        """The summary table at the end of training and in val mode."""
+        LOGGER.info(metrics.table_str())
+        s = metrics.speed
+        LOGGER.info("Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image",
+                    s["preprocess"], s["inference"], s["postprocess"])  # fmt: skip
