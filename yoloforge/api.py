@@ -137,8 +137,10 @@ class YOLO:
             self.model = model_from_checkpoint(self.ckpt)
 
     def val(self, **kwargs: Any) -> Any:
-        self._settings("val", kwargs)
-        raise ModeNotBuiltError(_not_built("val", "validator"))
+        """Validate on `data=` (split `val` by default); returns metrics (box.map, box.map50, results_dict ...)."""
+        from yoloforge.engine.val_mode import validate
+
+        return validate(self.model, self._settings("val", kwargs).config)
 
     def predict(self, source: Any = None, stream: bool = False, **kwargs: Any) -> Any:
         """Detect objects in `source` (image, folder, glob, .txt, array, PIL, list); stream=True yields Results."""

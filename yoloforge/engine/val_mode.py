@@ -1,0 +1,50 @@
+"""Val mode: validate a trained model on a dataset split (`yoloforge val`, `YOLO(...).val()`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from yoloforge.cfg.schema import RunConfig
+from yoloforge.errors import ConfigError
+from yoloforge.utils.log import LOGGER
+
+
+def build_val_loader(cfg: RunConfig, data: Any, split: str, batch: int, imgsz: int) -> Any:
+    """Rect, letterboxed loader over one split, the same one training validates with."""
+    from yoloforge.data.dataset import DetectionDataset
+    from yoloforge.data.files import list_images
+    from yoloforge.data.loader import build_dataloader
+
+    sources = getattr(data, split)
+    if not sources:
+        raise ConfigError(f"split={split}: dataset {data.yaml_file} has no '{split}' images")
+    dataset = DetectionDataset(list_images(sources), data.nc, data.names, cfg, augment=False, rect=True,
+                               batch_size=batch, imgsz=imgsz, prefix=f"{split}: ")  # fmt: skip
+    return build_dataloader(dataset, batch, min(cfg.workers, 2), shuffle=False, seed=cfg.seed)
+
+
+def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
+    """Validate `model` (a DetectionModel) with `cfg`; returns the metrics object (box.map, results_dict ...)."""
+    from yoloforge.data.dataset_yaml import load_dataset_yaml
+    from yoloforge.engine.devices import select_devices
+    from yoloforge.engine.run_dir import run_dir
+    from yoloforge.engine.validator import Validator
+
+    if not cfg.data:
+        raise ConfigError("val needs a dataset: add data=coco8.yaml or data=path/to/data.yaml")
+    data = load_dataset_yaml(cfg.data)
+    if data.nc != model.nc:
+        raise ConfigError(f"the model has {model.nc} classes but {data.yaml_file} has {data.nc}: validate on the "
+                          "dataset the model was trained for")  # fmt: skip
+    device = select_devices(cfg.device)[0]
+    batch = cfg.batch if isinstance(cfg.batch, int) and cfg.batch >= 1 else 16
+    imgsz = cfg.imgsz if isinstance(cfg.imgsz, int) else max(cfg.imgsz)
+    loader = build_val_loader(cfg, data, cfg.split, batch, imgsz)
+    if save_dir is None and (cfg.plots or cfg.save_json):
+        save_dir = run_dir(cfg, "val")
+    validator = Validator(loader, data.names, cfg, device, save_dir=save_dir)
+    result = validator(model.to(device), final=True)
+    if save_dir is not None:
+        LOGGER.info("Results saved to %s", save_dir)
+    return result.metrics
