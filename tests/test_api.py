@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from yoloforge import YOLO, __version__
-from yoloforge.errors import ConfigError, ModeNotBuiltError
+from yoloforge.errors import ConfigError
 
 
 def test_import_is_lazy() -> None:
@@ -25,15 +25,16 @@ def test_build_and_info() -> None:
     assert 6.4 < info.gflops < 6.7
 
 
-def test_modes_validate_settings_then_say_not_built() -> None:
+def test_modes_validate_settings_first() -> None:
     model = YOLO("yolov8n.yaml")
     with pytest.raises(ConfigError, match="did you mean 'epochs'"):
         model.train(data="coco8.yaml", epoch=3)
     with pytest.raises(ConfigError, match="training needs a dataset"):
         model.train(epochs=1)
-    for mode in ("val", "export"):
-        with pytest.raises(ModeNotBuiltError, match=f"{mode} mode is not built yet"):
-            getattr(model, mode)()
+    with pytest.raises(ConfigError, match="val needs a dataset"):
+        model.val()
+    with pytest.raises(ConfigError, match="format"):
+        model.export(format="tflite")
 
 
 def test_bad_model_argument() -> None:

@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yoloforge.cfg.resolve import resolve
-from yoloforge.errors import ConfigError, ModeNotBuiltError
+from yoloforge.errors import ConfigError
 from yoloforge.utils.log import LOGGER
 
 if TYPE_CHECKING:
     from yoloforge.nn.model import DetectionModel, ModelInfo
 
 _YAML = (".yaml", ".yml")
-_NOT_BUILT = (
-    "{mode} mode is not built yet in yoloforge {version}: it arrives with the {what} (see the README's roadmap)"
-)
 
 
 class YOLO:
@@ -40,8 +37,13 @@ class YOLO:
         self.transferred: tuple[int, int] | None = None
         self.save_dir: Path | None = None
         self.callbacks = Callbacks()
+        from yoloforge.nn.backends import ExportedModel, is_exported, load_backend
+
         suffix = Path(self.source).suffix.lower()
-        if suffix in _YAML:
+        self.exported = is_exported(self.source)
+        if self.exported:
+            self.model = ExportedModel(load_backend(self.source))  # type: ignore[assignment]
+        elif suffix in _YAML:
             self.model: DetectionModel = build_model(self.source)
         elif suffix == ".pt":
             self.ckpt = load_checkpoint(self.source)
@@ -70,6 +72,8 @@ class YOLO:
 
     def info(self, imgsz: int = 640, verbose: bool = True) -> ModelInfo:
         """Print and return layers, parameters and GFLOPs."""
+        if self.exported:
+            raise ConfigError(f"{self.source} is an exported model: info needs the .pt checkpoint it came from")
         return self.model.info(imgsz=imgsz, verbose=verbose)
 
     def fuse(self) -> YOLO:
@@ -86,7 +90,12 @@ class YOLO:
 
     def _settings(self, mode: str, overrides: dict[str, Any]) -> Any:
         """Validate the call's settings over the checkpoint's saved args (same rules as the CLI)."""
+        if self.exported and mode in ("train", "export"):
+            raise ConfigError(f"{self.source} is an exported model: {mode} needs the .pt checkpoint it came from")
         saved = {k: v for k, v in (self.ckpt or {}).get("args", {}).items() if k in _REUSED_ARGS}
+        if self.exported:
+            h, w = self.model.backend.imgsz
+            saved["imgsz"] = h if h == w else [h, w]
         return resolve(("checkpoint args", saved), ("call", {**overrides, "mode": mode, "model": self.source}))
 
     def add_callback(self, event: str, fn: Any) -> None:
@@ -150,9 +159,11 @@ class YOLO:
 
     __call__ = predict
 
-    def export(self, **kwargs: Any) -> Any:
-        self._settings("export", kwargs)
-        raise ModeNotBuiltError(_not_built("export", "exporters"))
+    def export(self, **kwargs: Any) -> Path:
+        """Write the model as torchscript (default), onnx or openvino next to its checkpoint; returns the path."""
+        from yoloforge.engine.exporter import export_model
+
+        return export_model(self, self._settings("export", kwargs).config)
 
     def __repr__(self) -> str:
         return f"YOLO({self.source!r}: {self.model.display_name}, nc={self.model.nc})"
@@ -160,9 +171,3 @@ class YOLO:
 
 # Saved training args that sensibly carry over to val/predict on the same checkpoint.
 _REUSED_ARGS = ("imgsz", "data", "single_cls")
-
-
-def _not_built(mode: str, what: str) -> str:
-    from yoloforge import __version__
-
-    return _NOT_BUILT.format(mode=mode, version=__version__, what=what)

@@ -13,7 +13,3 @@ class ConfigError(YoloforgeError, ValueError):
 
 class CheckpointError(YoloforgeError, ValueError):
     """A checkpoint file is unsafe, corrupt, or lacks what is needed."""
-
-
-class ModeNotBuiltError(YoloforgeError, NotImplementedError):
-    """A mode (train, val, predict, export) whose engine is not built yet."""

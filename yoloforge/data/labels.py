@@ -475,8 +475,6 @@ def _save_cache(path: Path, key: str, labels: list[ImageLabels], report: LabelRe
         if not path.parent.is_dir():
             raise FileNotFoundError(2, "folder does not exist", str(path.parent))
         with atomic_open(path) as f:
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o644)  # mkstemp makes it 0600; a shared dataset needs it readable
             np.savez(f, **arrays)
     except OSError as e:
         if len(_MEMORY) >= _MEMORY_MAX:

@@ -139,7 +139,7 @@ class Predictor:
     @torch.no_grad()  # not inference_mode: users may edit the returned tensors in place
     def _infer(self, net: nn.Module, batch: list[tuple[str, np.ndarray]]) -> tuple[list[Results], tuple[int, ...]]:
         """One batch through preprocess, the model and NMS; boxes end in each original image's pixels."""
-        cfg, dtype = self.cfg, next(net.parameters()).dtype
+        cfg, dtype = self.cfg, (torch.float16 if self.half else torch.float32)
         t0 = self._sync()
         x, ratio_pad = preprocess([im for _, im in batch], cfg.imgsz, self.stride)
         x = x.to(self.device, dtype, non_blocking=True)

@@ -10,8 +10,9 @@ from yoloforge.errors import ConfigError
 from yoloforge.utils.log import LOGGER
 
 
-def build_val_loader(cfg: RunConfig, data: Any, split: str, batch: int, imgsz: int) -> Any:
-    """Rect, letterboxed loader over one split, the same one training validates with."""
+def build_val_loader(cfg: RunConfig, data: Any, split: str, batch: int, imgsz: int, rect: bool = True) -> Any:
+    """Rect, letterboxed loader over one split, the same one training validates with (square for fixed-shape
+    exported models, which cannot take rect batches larger than their input)."""
     from yoloforge.data.dataset import DetectionDataset
     from yoloforge.data.files import list_images
     from yoloforge.data.loader import build_dataloader
@@ -19,7 +20,7 @@ def build_val_loader(cfg: RunConfig, data: Any, split: str, batch: int, imgsz: i
     sources = getattr(data, split)
     if not sources:
         raise ConfigError(f"split={split}: dataset {data.yaml_file} has no '{split}' images")
-    dataset = DetectionDataset(list_images(sources), data.nc, data.names, cfg, augment=False, rect=True,
+    dataset = DetectionDataset(list_images(sources), data.nc, data.names, cfg, augment=False, rect=rect,
                                batch_size=batch, imgsz=imgsz, prefix=f"{split}: ")  # fmt: skip
     return build_dataloader(dataset, batch, min(cfg.workers, 2), shuffle=False, seed=cfg.seed)
 
@@ -40,7 +41,8 @@ def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     device = select_devices(cfg.device)[0]
     batch = cfg.batch if isinstance(cfg.batch, int) and cfg.batch >= 1 else 16
     imgsz = cfg.imgsz if isinstance(cfg.imgsz, int) else max(cfg.imgsz)
-    loader = build_val_loader(cfg, data, cfg.split, batch, imgsz)
+    rect = not getattr(model, "fixed_shape", False)
+    loader = build_val_loader(cfg, data, cfg.split, batch, imgsz, rect=rect)
     if save_dir is None and (cfg.plots or cfg.save_json):
         save_dir = run_dir(cfg, "val")
     validator = Validator(loader, data.names, cfg, device, save_dir=save_dir)

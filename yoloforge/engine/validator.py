@@ -57,11 +57,13 @@ class Validator:
             t0 = time.perf_counter()
             imgs = batch["img"].to(self.device, non_blocking=True).float() / 255
             t1 = time.perf_counter()
-            raw = model.forward_raw(imgs)
-            out = model.head.decode(raw)
-            t2 = time.perf_counter()
             if criterion is not None:
+                raw = model.forward_raw(imgs)
+                out = model.head.decode(raw)
                 loss += criterion(raw, self._targets(batch, imgs))[1].cpu()
+            else:
+                out = model(imgs)
+            t2 = time.perf_counter()
             dets = self._nms(out)
             t3 = time.perf_counter()
             preds, labels = self._to_original_pixels(batch, dets, imgs.shape[2:])
