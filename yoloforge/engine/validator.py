@@ -90,8 +90,9 @@ class Validator:
         from yoloforge.utils.nms import non_max_suppression
 
         agnostic = self.cfg.single_cls or self.cfg.agnostic_nms
+        # A generous time limit: dropping images from validation under CPU load would silently change the metrics.
         return non_max_suppression(out, conf=self.conf, iou=self.cfg.iou, multi_label=True, agnostic=agnostic,
-                                   max_det=self.cfg.max_det)  # fmt: skip
+                                   max_det=self.cfg.max_det, time_limit=60.0 + out.shape[0])  # fmt: skip
 
     @staticmethod
     def _to_original_pixels(
@@ -106,7 +107,7 @@ class Validator:
         for i, det in enumerate(dets):
             det = det.detach().float().cpu().clone()
             ori, ratio_pad = batch["ori_shape"][i], batch["ratio_pad"][i]
-            det[:, :4] = scale_boxes(det[:, :4], (h, w), ori, ratio_pad=ratio_pad)
+            det[:, :4] = scale_boxes(det[:, :4], (h, w), ori, ratio_pad=ratio_pad, clip=False)  # as the incumbent
             sel = batch["batch_idx"] == i
             boxes = scale_boxes(xywh2xyxy(batch["bboxes"][sel].float()) * scale, (h, w), ori, ratio_pad=ratio_pad)
             preds.append(det)
