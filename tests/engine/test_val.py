@@ -47,3 +47,21 @@ def test_final_validation_equals_standalone_validation(trainval: Path, fixtures_
     standalone = YOLO(str(tmp_path / "t" / "weights" / "best.pt")).val(**settings, plots=False)
     assert final["metrics/mAP50(B)"] > 0  # a real model, so equality is not 0 == 0
     assert standalone.results_dict == pytest.approx(final, abs=1e-9)
+
+
+def test_save_json_writes_coco_files_and_pycocotools_agrees(trainval: Path, fixtures_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    model = YOLO(str(fixtures_dir / "yolo11n-coco128-overfit160.pt"))
+    metrics = model.val(data=str(trainval), imgsz=160, batch=16, workers=0, save_json=True, plots=True,
+                        project=str(tmp_path), name="v")  # fmt: skip
+    run = tmp_path / "v"
+    preds = json.loads((run / "predictions.json").read_text())
+    gt = json.loads((run / "ground_truth.json").read_text())
+    assert len(gt["images"]) == 128 and len(gt["annotations"]) == 929
+    assert {"image_id", "category_id", "bbox", "score"} <= set(preds[0])
+    # the documented definitional gap (trapezoid vs 101-point mean) stays small
+    assert abs(metrics.coco["map"] - metrics.box.map) < 0.002
+    assert abs(metrics.coco["map50"] - metrics.box.map50) < 0.004
+    for png in ("PR_curve.png", "F1_curve.png", "confusion_matrix_normalized.png", "val_batch0_pred.jpg"):
+        assert (run / png).stat().st_size > 10_000, png

@@ -33,9 +33,14 @@ Callback = Callable[[Any], object]
 class Callbacks:
     """A registry of subscribers per event; `run(event, trainer)` calls them in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: list[tuple[str, str]] | None = None) -> None:
         self._subs: dict[str, list[Callback]] = defaultdict(list)
-        self.failures: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str]] = [] if failures is None else failures
+
+    def extend(self, other: Callbacks) -> None:
+        """Append every subscriber of `other`, event by event, after this one's."""
+        for event, fns in other._subs.items():
+            self._subs[event].extend(fns)
 
     def add(self, event: str, fn: Callback) -> None:
         if event not in EVENTS:

@@ -32,6 +32,17 @@ def _train_in_process(
     return trainer.fit()
 
 
+def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
+    """This run's dispatcher: built-in plots first, then the user's subscribers (failures are shared with theirs)."""
+    run = Callbacks(failures=user.failures)
+    if cfg.plots:
+        from yoloforge.engine.plot_callbacks import add_plot_callbacks
+
+        add_plot_callbacks(run)
+    run.extend(user)
+    return run
+
+
 def run_training(
     cfg: RunConfig,
     *,
@@ -43,7 +54,7 @@ def run_training(
     """Train and return (final metrics, run folder). More than one device means DDP, one process each."""
     devices = select_devices(cfg.device)
     save_dir = save_dir or run_dir(cfg, "train")
-    callbacks = callbacks or Callbacks()
+    callbacks = _run_callbacks(cfg, callbacks or Callbacks())
     if len(devices) == 1:
         ctx = DistContext(device=devices[0])
         return _train_in_process(ctx, cfg, save_dir, callbacks, weights, resume_ckpt), save_dir

@@ -87,7 +87,7 @@ class Trainer:
         if batch == -1:
             fraction = cfg.batch if isinstance(cfg.batch, float) else DEFAULT_FRACTION
             batch = auto_batch(self.model, self._imgsz, self.device, fraction)
-        self.batch = batch
+        self.batch_size = batch
         per_rank = max(batch // ctx.world_size, 1)
         self.train_loader, self.val_loader = build_loaders(cfg, self.data, per_rank, ctx.rank, ctx.world_size,
                                                            ctx.is_main)  # fmt: skip
@@ -201,11 +201,12 @@ class Trainer:
             LOGGER.info(HEADER)
         tloss = torch.zeros(3)
         for i, batch in enumerate(self.train_loader):
+            self.batch_i, self.batch = i, batch
             self.callbacks.run("on_train_batch_start", self)
             ni = i + self.nb * epoch
             accumulate = self.accumulate
             if ni <= n_warmup:
-                accumulate = max(1, int(np.interp(ni, (0, n_warmup), (1, cfg.nbs / self.batch)).round()))
+                accumulate = max(1, int(np.interp(ni, (0, n_warmup), (1, cfg.nbs / self.batch_size)).round()))
                 optim.apply_warmup(self.optimizer, cfg, ni, n_warmup, self.lf(epoch), self.bias_lr)
             items = self._train_step(batch)
             if items is not None:

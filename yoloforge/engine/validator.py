@@ -18,6 +18,7 @@ from yoloforge.utils.log import LOGGER
 
 VAL_CONF = 0.001  # the default confidence threshold for validation (conf=None)
 LOSS_KEYS = ("val/box_loss", "val/cls_loss", "val/dfl_loss")
+PLOTTED_BATCHES = 3
 
 
 @dataclass
@@ -45,13 +46,15 @@ class Validator:
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module, criterion: Any = None, final: bool = False) -> ValResult:
-        from yoloforge.metrics import DetectionStats
+        from yoloforge.metrics import ConfusionMatrix, DetectionStats
 
         was_training = model.training
         model.eval()
-        stats = DetectionStats(nc=len(self.names), names=self.names)
+        plots = final and self.cfg.plots and self.save_dir is not None
+        confusion = ConfusionMatrix(nc=len(self.names)) if plots else None
+        stats = DetectionStats(nc=len(self.names), names=self.names, confusion=confusion)
         loss, n_batches, times = torch.zeros(3), 0, [0.0, 0.0, 0.0]
-        keep_preds = final and self.cfg.save_json
+        keep_preds = final and self.cfg.save_json and self.save_dir is not None
         predictions: list[dict[str, Any]] = []
         for batch in self.loader:
             t0 = time.perf_counter()
@@ -66,6 +69,8 @@ class Validator:
             t2 = time.perf_counter()
             dets = self._nms(out)
             t3 = time.perf_counter()
+            if plots and n_batches < PLOTTED_BATCHES:
+                self._plot_batch(batch, dets, n_batches)
             preds, labels = self._to_original_pixels(batch, dets, imgs.shape[2:])
             stats.update(preds, labels)
             if keep_preds:
@@ -78,6 +83,12 @@ class Validator:
                                                                 strict=True)}  # fmt: skip
         if final:
             self._report(metrics)
+        if plots:
+            self._plot_metrics(metrics)
+        if keep_preds and self.save_dir is not None:
+            from yoloforge.engine.coco_eval import save_coco_json
+
+            metrics.coco = save_coco_json(predictions, self.names, self.save_dir)
         model.train(was_training)
         return ValResult(metrics, loss / max(n_batches, 1), predictions)
 
@@ -113,6 +124,31 @@ class Validator:
             preds.append(det)
             labels.append((batch["cls"][sel].reshape(-1).long(), boxes))
         return preds, labels
+
+    def _plot_batch(self, batch: dict[str, Any], dets: list[torch.Tensor], i: int) -> None:
+        """val_batch{i}_labels.jpg and val_batch{i}_pred.jpg, side by side in the run folder."""
+        from yoloforge.utils.plot_batches import plot_image_grid
+
+        targets = torch.cat([batch["batch_idx"].reshape(-1, 1), batch["cls"], batch["bboxes"]], 1).numpy()
+        folder = self.save_dir
+        plot_image_grid(batch["img"], targets, self.names, folder / f"val_batch{i}_labels.jpg", fnames=batch["im_file"])
+        preds = [d.detach().float().cpu().numpy() for d in dets]
+        plot_image_grid(batch["img"], preds, self.names, folder / f"val_batch{i}_pred.jpg", fnames=batch["im_file"])
+
+    def _plot_metrics(self, metrics: Any) -> None:
+        """PR, F1, P and R curves and the confusion matrix (raw and normalised)."""
+        from yoloforge.utils.plotting import plot_confusion_matrix, plot_mc_curve, plot_pr_curve
+
+        c, folder = metrics.curves, self.save_dir
+        if c is not None:
+            plot_pr_curve(c.px, c.pr_curve, c.ap, self.names, folder / "PR_curve.png", classes=c.classes)
+            for y, label in ((c.f1_curve, "F1"), (c.p_curve, "Precision"), (c.r_curve, "Recall")):
+                plot_mc_curve(c.px, y, self.names, folder / f"{label[0] if label != 'F1' else 'F1'}_curve.png",
+                              ylabel=label, classes=c.classes)  # fmt: skip
+        if metrics.confusion_matrix is not None:
+            m = metrics.confusion_matrix.matrix
+            plot_confusion_matrix(m, self.names, folder / "confusion_matrix_normalized.png", normalize=True)
+            plot_confusion_matrix(m, self.names, folder / "confusion_matrix.png", normalize=False)
 
     def _report(self, metrics: Any) -> None:
         """The summary table at the end of training and in val mode."""

@@ -90,6 +90,7 @@ class DetMetrics:
     )  # ms per image, filled by the validator
     curves: APResult | None = None  # P/R/F1 vs confidence and PR envelope, for plots
     confusion_matrix: ConfusionMatrix | None = None
+    coco: dict[str, float] = field(default_factory=dict)  # pycocotools' map/map50/map75 when save_json=True
 
     @property
     def keys(self) -> list[str]:

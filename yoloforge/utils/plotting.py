@@ -128,6 +128,7 @@ def _results_panel(ax: Any, x: np.ndarray, y: np.ndarray | None, title: str, leg
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.get_major_formatter().set_useOffset(False)  # "1e-6+1.1269e-1" above a panel reads as noise
     if y is None or not np.isfinite(y).any():
         _no_data(ax, "no data" if y is not None else "column missing")
         return
