@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,15 @@ def _require(path: Path) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: the tests need ../shared beside the repository (see README)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No developer's settings file reaches the tests, and runs skip TensorBoard unless a test turns it on."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("YOLOFORGE_CONFIG_DIR", str(tmp_path_factory.mktemp("yoloforge-config")))
+        mp.setenv("YOLOFORGE_TENSORBOARD", "0")
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,9 @@ def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
 
         add_plot_callbacks(run)
     run.extend(user)
+    from yoloforge.integrations import register_loggers
+
+    register_loggers(run)  # after the plots, so loggers can upload them at the end
     return run
 
 
