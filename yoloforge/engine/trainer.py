@@ -84,6 +84,7 @@ class Trainer:
         self.model = build_train_model(cfg, self.data.names, self.weights).to(self.device)
         freeze_layers(self.model, cfg.freeze)
         batch = resolve_batch(cfg.batch, self.device)
+        self.auto_batch = not (isinstance(cfg.batch, int) and cfg.batch >= 1)
         if batch == -1:
             fraction = cfg.batch if isinstance(cfg.batch, float) else DEFAULT_FRACTION
             batch = auto_batch(self.model, self._imgsz, self.device, fraction)
@@ -172,7 +173,7 @@ class Trainer:
             for epoch in range(self.start_epoch, self.epochs):
                 self.epoch = epoch
                 self.callbacks.run("on_train_epoch_start", self)
-                self._train_epoch()
+                self._train_epoch_guarded()
                 self.callbacks.run("on_train_epoch_end", self)
                 self._end_epoch()
                 self.callbacks.run("on_fit_epoch_end", self)
@@ -184,6 +185,36 @@ class Trainer:
         finally:
             self.callbacks.run("teardown", self)
         return self.final_metrics
+
+    def _train_epoch_guarded(self) -> None:
+        """AutoBatch's safety net: running out of memory in the first epochs halves the batch and redoes the epoch."""
+        while True:
+            try:
+                self._train_epoch()
+                return
+            except torch.cuda.OutOfMemoryError:
+                if not self.auto_batch or self.epoch > self.start_epoch + 1 or self.batch_size <= 1:
+                    raise
+                self._halve_batch()
+
+    def _halve_batch(self) -> None:
+        from yoloforge.engine.train_setup import build_loaders
+
+        self.optimizer.zero_grad(set_to_none=True)
+        self.pending = 0
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        new = max(self.batch_size // 2, 1)
+        LOGGER.warning("Out of memory with batch=%d in epoch %d; AutoBatch retries the epoch with batch=%d",
+                       self.batch_size, self.epoch + 1, new)  # fmt: skip
+        self.batch_size = new
+        ctx = self.ctx
+        self.train_loader, self.val_loader = build_loaders(self.cfg, self.data, max(new // ctx.world_size, 1),
+                                                           ctx.rank, ctx.world_size, ctx.is_main)  # fmt: skip
+        self.nb = len(self.train_loader)
+        self.accumulate = optim.accumulate_steps(self.cfg.nbs, new)
+        if self.validator is not None:
+            self.validator.loader = self.val_loader
 
     def _train_epoch(self) -> None:
         cfg, epoch = self.cfg, self.epoch
