@@ -58,5 +58,7 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 
 def load_best(path: Path, device: torch.device) -> DetectionModel:
-    """The model in best.pt, on `device`, in eval mode."""
-    return model_from_checkpoint(load_checkpoint(path)).to(device).eval()
+    """The model in best.pt, prepared exactly as val mode prepares it, so the two give the same numbers."""
+    from yoloforge.engine.val_mode import inference_copy
+
+    return inference_copy(model_from_checkpoint(load_checkpoint(path)), device)

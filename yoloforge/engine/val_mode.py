@@ -25,6 +25,17 @@ def build_val_loader(cfg: RunConfig, data: Any, split: str, batch: int, imgsz: i
     return build_dataloader(dataset, batch, min(cfg.workers, 2), shuffle=False, seed=cfg.seed)
 
 
+def inference_copy(model: Any, device: Any) -> Any:
+    """A fused, channels-last copy for evaluation (the caller's model is left as it is); exported models as-is."""
+    import copy
+
+    import torch
+
+    if not hasattr(model, "fuse"):
+        return model.to(device)
+    return copy.deepcopy(model).to(device, memory_format=torch.channels_last).eval().fuse()
+
+
 def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     """Validate `model` (a DetectionModel) with `cfg`; returns the metrics object (box.map, results_dict ...)."""
     from yoloforge.data.dataset_yaml import load_dataset_yaml
@@ -46,7 +57,7 @@ def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     if save_dir is None and (cfg.plots or cfg.save_json):
         save_dir = run_dir(cfg, "val")
     validator = Validator(loader, data.names, cfg, device, save_dir=save_dir)
-    result = validator(model.to(device), final=True)
+    result = validator(inference_copy(model, device), final=True)
     if save_dir is not None:
         LOGGER.info("Results saved to %s", save_dir)
     return result.metrics
