@@ -15,9 +15,10 @@ import torch
 from yoloforge.cfg.schema import RunConfig
 from yoloforge.data import cache as cache_mod
 from yoloforge.data import dataset as dataset_mod
-from yoloforge.data.dataset import DetectionDataset, SampleKey, rect_batches, resized_shape, xywhn_to_xyxy
+from yoloforge.data.dataset import DetectionDataset, SampleKey, rect_batches, resized_shape
 from yoloforge.data.files import list_images
 from yoloforge.data.loader import build_dataloader
+from yoloforge.utils.boxes import xywhn2xyxy as xywhn_to_xyxy
 
 NC = 80
 

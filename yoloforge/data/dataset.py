@@ -29,6 +29,7 @@ from torch.utils.data import Dataset, get_worker_info
 from yoloforge.cfg.schema import RunConfig
 from yoloforge.data.cache import DiskCache, GiB, ImageBuffer, RamCache, available_memory, ram_cache_fits
 from yoloforge.data.images import read_image
+from yoloforge.utils.boxes import xywhn2xyxy, xyxy2xywhn
 
 LOGGER = logging.getLogger("yoloforge")
 
@@ -72,20 +73,6 @@ def rect_batches(
         rel = (hi, 1.0) if hi < 1 else (1.0, 1.0 / lo) if lo > 1 else (1.0, 1.0)
         out[b] = np.ceil(np.asarray(rel) * imgsz / stride + pad).astype(np.int64) * stride
     return order, out
-
-
-def xywhn_to_xyxy(b: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Normalised (cx, cy, w, h) -> pixel (x1, y1, x2, y2), float32."""
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    half = b[:, 2:] / 2
-    return np.concatenate([b[:, :2] - half, b[:, :2] + half], 1) * np.float32([w, h, w, h])
-
-
-def xyxy_to_xywhn(b: np.ndarray, w: int, h: int) -> np.ndarray:
-    """Pixel (x1, y1, x2, y2) -> normalised (cx, cy, w, h), float32."""
-    b = np.asarray(b, dtype=np.float32).reshape(-1, 4)
-    xy = (b[:, :2] + b[:, 2:]) / 2
-    return np.concatenate([xy, b[:, 2:] - b[:, :2]], 1) / np.float32([w, h, w, h])
 
 
 def _scaled_segments(segments: Sequence[np.ndarray], w: int, h: int) -> list[np.ndarray]:
@@ -262,7 +249,7 @@ class DetectionDataset(Dataset):
         return {
             "img": img,
             "cls": np.array(lb.cls, dtype=np.int64).reshape(-1),
-            "bboxes": xywhn_to_xyxy(lb.bboxes, w, h),
+            "bboxes": xywhn2xyxy(lb.bboxes.astype(np.float32, copy=False).reshape(-1, 4), w, h),
             "segments": _scaled_segments(lb.segments, w, h),
             "im_file": lb.im_file,
             "ori_shape": self.ori_shapes[i],
@@ -391,7 +378,7 @@ def to_output(sample: dict[str, Any], out: torch.Tensor | None = None) -> dict[s
     return {
         "img": torch.from_numpy(chw) if out is None else out,
         "cls": torch.from_numpy(cls),
-        "bboxes": torch.from_numpy(xyxy_to_xywhn(sample["bboxes"], w, h)),
+        "bboxes": torch.from_numpy(xyxy2xywhn(np.asarray(sample["bboxes"], np.float32).reshape(-1, 4), w, h)),
         "im_file": sample["im_file"],
         "ori_shape": tuple(sample["ori_shape"]),
         "resized_shape": tuple(sample["resized_shape"]),

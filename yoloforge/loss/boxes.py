@@ -9,11 +9,9 @@ import math
 
 import torch
 
+from yoloforge.utils.boxes import xywh2xyxy
 
-def xywh2xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    """(cx, cy, w, h) -> (x1, y1, x2, y2); the loss and the assigner work in corner form."""
-    centre, size = boxes[..., :2], boxes[..., 2:4]
-    return torch.cat((centre - size / 2, centre + size / 2), -1)
+__all__ = ["bbox2dist", "bbox_iou", "xywh2xyxy"]
 
 
 def _as_xyxy(boxes: torch.Tensor, xywh: bool) -> torch.Tensor:
