@@ -59,3 +59,4 @@ def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_train_without_data_is_a_clear_error(tmp_path: Path) -> None:
     r = cli("train", "model=yolo11n.yaml", "epochs=1", cwd=tmp_path)
     assert r.returncode == 2 and "data=" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []  # no empty run folder left behind

@@ -60,14 +60,10 @@ class YOLO:
 
     def load(self, weights: str | Path) -> YOLO:
         """Copy every tensor whose name and shape match from a checkpoint; log how many."""
+        from yoloforge.engine.train_setup import transfer
         from yoloforge.nn.checkpoint import load_checkpoint
 
-        theirs = load_checkpoint(weights)["model"]["state_dict"]
-        ours = self.model.state_dict()
-        fits = {k: v for k, v in theirs.items() if k in ours and v.shape == ours[k].shape}
-        self.model.load_state_dict(fits, strict=False)
-        self.transferred = (len(fits), len(ours))
-        LOGGER.info("Transferred %d/%d tensors from %s", len(fits), len(ours), weights)
+        self.transferred = transfer(self.model, load_checkpoint(weights)["model"]["state_dict"], str(weights))
         return self
 
     def info(self, imgsz: int = 640, verbose: bool = True) -> ModelInfo:
@@ -113,7 +109,8 @@ class YOLO:
             return self._resume(kwargs)
         cfg = self._settings("train", kwargs).config
         weights = self.model.state_dict() if (self.ckpt is not None or self.transferred) else None
-        metrics, save_dir = run_training(cfg, callbacks=self.callbacks, weights=weights)
+        arch = self.model.yaml if self.ckpt is not None else None  # already loaded: no second read of the .pt
+        metrics, save_dir = run_training(cfg, callbacks=self.callbacks, weights=weights, arch=arch)
         self._adopt(save_dir)
         return metrics
 

@@ -94,10 +94,10 @@ def print_cfg() -> None:
 def run(mode: str, overrides: dict[str, Any]) -> Any:
     """Validate the settings, then hand them to the YOLO facade (the same path as the Python API)."""
     from yoloforge.api import YOLO
-    from yoloforge.cfg.resolve import resolve
+    from yoloforge.cfg.resolve import check_keys
     from yoloforge.errors import ConfigError
 
-    settings = resolve(("command line", {**overrides, "mode": mode})).config
+    check_keys(overrides, "command line")  # a typo fails before any model loads; values are checked once, below
     model = overrides.pop("model", None)
     if model is None:
         if mode in ("val", "predict", "export"):
@@ -106,7 +106,7 @@ def run(mode: str, overrides: dict[str, Any]) -> Any:
     overrides.pop("task", None)
     yolo = YOLO(model)
     if mode == "info":
-        return yolo.info(imgsz=settings.imgsz if isinstance(settings.imgsz, int) else max(settings.imgsz))
+        return yolo.info(imgsz=yolo._settings("info", overrides).config.long_side)
     if mode == "predict":
         for _ in yolo.predict(stream=True, **{"save": True, **overrides}):
             pass  # streamed: a large folder never sits in memory

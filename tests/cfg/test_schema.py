@@ -7,7 +7,7 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from yoloforge.cfg.schema import RunConfig, defaults
+from yoloforge.cfg.schema import RunConfig
 
 SEED_DEFAULTS = {
     "epochs": 100, "time": None, "patience": 100, "batch": 16, "imgsz": 640, "save": True, "save_period": -1,
@@ -25,7 +25,7 @@ OTHER_SEED_KEYS = ["model", "data", "project", "name", "verbose", "single_cls", 
 
 
 def test_every_seed_setting_has_its_default() -> None:
-    d = defaults()
+    d = RunConfig().model_dump()
     for key, value in SEED_DEFAULTS.items():
         assert d[key] == value, key
         assert type(d[key]) is type(value), key

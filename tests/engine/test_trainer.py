@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,17 @@ def test_run_folders_are_numbered(tmp_path: Path) -> None:
     assert yolo.save_dir == tmp_path / "train2"
 
 
-def test_resuming_a_finished_run_says_so(finished_run: tuple[YOLO, dict[str, float], list[str]]) -> None:
+def test_resuming_a_finished_run_says_so(
+    finished_run: tuple[YOLO, dict[str, float], list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
     yolo, _, _ = finished_run
-    again = YOLO(str(yolo.save_dir / "weights/last.pt")).train(resume=True)
-    assert again == last_metrics(yolo.save_dir)
+    last = yolo.save_dir / "weights/last.pt"
+    before = last.stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="yoloforge"):
+        again = YOLO(str(last)).train(resume=True)
+    assert "finished run" in caplog.text and "nothing to resume" in caplog.text
+    assert last.stat().st_mtime_ns == before  # nothing was trained or saved again
+    assert again == last_metrics(yolo.save_dir) and "metrics/mAP50(B)" in again
 
 
 def last_metrics(run: Path) -> dict[str, float]:
@@ -118,11 +126,12 @@ def test_time_limit_overrides_epochs(tmp_path: Path) -> None:
 
 
 def test_freeze_keeps_frozen_weights(tmp_path: Path) -> None:
-    from yoloforge.nn.builder import build_model
-
-    yolo, _ = train(tmp_path, epochs=1, freeze=2)
-    torch.manual_seed(0)  # the trainer seeds with seed=0 right before it builds the model
-    before = build_model("yolo11n.yaml").state_dict()
-    after = torch.load(yolo.save_dir / "weights/last.pt", weights_only=True)["train_weights"]
-    assert torch.equal(after["model.0.conv.weight"], before["model.0.conv.weight"])
-    assert not torch.equal(after["model.5.conv.weight"], before["model.5.conv.weight"])
+    start: dict[str, torch.Tensor] = {}
+    yolo = YOLO("yolo11n.yaml")
+    yolo.add_callback("on_pretrain_routine_end",
+                      lambda t: start.update({k: v.clone() for k, v in t.model.state_dict().items()}))  # fmt: skip
+    yolo.train(**{**TINY, "project": str(tmp_path), "name": "frozen", "epochs": 1, "freeze": 2})
+    after = torch.load(tmp_path / "frozen/weights/last.pt", weights_only=True)["train_weights"]
+    assert torch.equal(after["model.0.conv.weight"], start["model.0.conv.weight"])
+    assert torch.equal(after["model.1.conv.weight"], start["model.1.conv.weight"])
+    assert not torch.equal(after["model.5.conv.weight"], start["model.5.conv.weight"])

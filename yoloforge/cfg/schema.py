@@ -7,13 +7,12 @@ all validate through `RunConfig`. Each field carries its default, type, range an
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-LOGGER = logging.getLogger("yoloforge")
+from yoloforge.utils.log import LOGGER
 
 Task = Literal["detect"]
 Mode = Literal["train", "val", "predict", "export", "info"]
@@ -139,6 +138,11 @@ class RunConfig(BaseModel):
     simplify: bool = _f(True, "Simplify the ONNX graph when a simplifier is installed.", "export")
     opset: int | None = _f(None, "ONNX opset version (default: the exporter's choice).", "export", ge=7)
 
+    @property
+    def long_side(self) -> int:
+        """The square size train and val use: imgsz itself, or the longer side of [h, w]."""
+        return self.imgsz if isinstance(self.imgsz, int) else max(self.imgsz)
+
     # --- validators ----------------------------------------------------------------------------
     @field_validator("batch")
     @classmethod
@@ -210,17 +214,6 @@ class RunConfig(BaseModel):
     @classmethod
     def _lower_format(cls, v: str) -> str:
         return v.lower()
-
-
-def defaults() -> dict[str, Any]:
-    """All default settings as a plain dict (what `yoloforge cfg` prints)."""
-    return RunConfig().model_dump()
-
-
-def field_help(name: str) -> str:
-    """One-line help for a setting, with its type and default."""
-    f = RunConfig.model_fields[name]
-    return f"{f.description} (default: {f.default!r})"
 
 
 def field_group(name: str) -> str:

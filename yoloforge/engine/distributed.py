@@ -109,15 +109,6 @@ def _first_error(errors: Any) -> str | None:
     return f"rank {rank} failed: {kind}: {message}"
 
 
-def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
-    """Average a tensor over ranks (identity when not distributed)."""
-    if not ctx.distributed:
-        return value
-    value = value.clone()
-    torch_dist.all_reduce(value, op=torch_dist.ReduceOp.SUM)
-    return value / ctx.world_size
-
-
 def broadcast_flag(flag: bool, ctx: DistContext) -> bool:
     """Rank 0's decision (e.g. early stop), shared with every rank so all leave the loop together."""
     if not ctx.distributed:

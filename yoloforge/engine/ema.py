@@ -33,12 +33,3 @@ class ModelEMA:
         for name, value in self.ema.state_dict().items():
             if value.dtype.is_floating_point:
                 value.mul_(d).add_(src[name].detach(), alpha=1 - d)
-
-    def state(self) -> dict[str, object]:
-        """Plain data for the checkpoint."""
-        return {"state_dict": {k: v.detach().cpu().clone() for k, v in self.ema.state_dict().items()},
-                "updates": self.updates}  # fmt: skip
-
-    def load(self, state: dict[str, object]) -> None:
-        self.ema.load_state_dict(state["state_dict"])  # type: ignore[arg-type]
-        self.updates = int(state["updates"])  # type: ignore[call-overload]

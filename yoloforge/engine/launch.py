@@ -14,6 +14,7 @@ from yoloforge.engine.devices import select_devices
 from yoloforge.engine.distributed import DistContext, launch
 from yoloforge.engine.run_dir import run_dir
 from yoloforge.engine.trainer import Trainer
+from yoloforge.errors import ConfigError
 from yoloforge.utils.log import LOGGER
 
 
@@ -23,12 +24,13 @@ def _train_in_process(
     save_dir: Path,
     callbacks: Callbacks,
     weights: dict[str, torch.Tensor] | None,
+    arch: dict[str, Any] | None,
     resume_ckpt: dict[str, Any] | None,
 ) -> dict[str, float]:
     from yoloforge.utils.log import setup_logging
 
     setup_logging(cfg.verbose and ctx.is_main)
-    trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, resume_ckpt=resume_ckpt)
+    trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, arch=arch, resume_ckpt=resume_ckpt)
     return trainer.fit()
 
 
@@ -51,17 +53,20 @@ def run_training(
     *,
     callbacks: Callbacks | None = None,
     weights: dict[str, torch.Tensor] | None = None,
+    arch: dict[str, Any] | None = None,
     resume_ckpt: dict[str, Any] | None = None,
     save_dir: Path | None = None,
 ) -> tuple[dict[str, float], Path]:
     """Train and return (final metrics, run folder). More than one device means DDP, one process each."""
+    if not cfg.data:  # before the run folder exists, so a bad call leaves nothing behind
+        raise ConfigError("training needs a dataset: add data=coco8.yaml or data=path/to/data.yaml")
     devices = select_devices(cfg.device)
     save_dir = save_dir or run_dir(cfg, "train")
     callbacks = _run_callbacks(cfg, callbacks or Callbacks())
     if len(devices) == 1:
         ctx = DistContext(device=devices[0])
-        return _train_in_process(ctx, cfg, save_dir, callbacks, weights, resume_ckpt), save_dir
+        return _train_in_process(ctx, cfg, save_dir, callbacks, weights, arch, resume_ckpt), save_dir
     LOGGER.info("Distributed training on %d processes (%s)", len(devices), ", ".join(map(str, devices)))
     fn = functools.partial(_train_in_process, cfg=cfg, save_dir=save_dir, callbacks=callbacks, weights=weights,
-                           resume_ckpt=resume_ckpt)  # fmt: skip
+                           arch=arch, resume_ckpt=resume_ckpt)  # fmt: skip
     return launch(fn, devices), save_dir

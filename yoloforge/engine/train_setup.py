@@ -14,13 +14,23 @@ from yoloforge.nn.model import DetectionModel
 from yoloforge.utils.log import LOGGER
 
 
-def build_train_model(cfg: RunConfig, names: dict[int, str], weights: dict[str, torch.Tensor] | None) -> DetectionModel:
-    """A model with the dataset's classes; `weights` (or `pretrained=path`) fill matching tensors."""
+def build_train_model(
+    cfg: RunConfig,
+    names: dict[int, str],
+    weights: dict[str, torch.Tensor] | None,
+    arch: dict[str, Any] | None = None,
+) -> DetectionModel:
+    """A model with the dataset's classes; `weights` (or `pretrained=path`) fill matching tensors.
+
+    `arch` is the architecture dict of a model the caller already loaded, so its file is not read again.
+    """
     from yoloforge.nn.builder import build_model
     from yoloforge.nn.checkpoint import load_checkpoint
 
     source = cfg.model or "yolo11n.yaml"
-    if Path(source).suffix.lower() == ".pt":
+    if arch is not None:
+        model = build_model(arch, names=names)
+    elif Path(source).suffix.lower() == ".pt":
         ckpt = load_checkpoint(source)
         model = build_model(ckpt["model"]["yaml"], names=names)
         weights = weights or ckpt["model"]["state_dict"]
@@ -33,13 +43,15 @@ def build_train_model(cfg: RunConfig, names: dict[int, str], weights: dict[str, 
     return model
 
 
-def transfer(model: torch.nn.Module, weights: dict[str, torch.Tensor]) -> int:
-    """Copy tensors whose name and shape match; log how many."""
+def transfer(
+    model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str = "pretrained weights"
+) -> tuple[int, int]:
+    """Copy tensors whose name and shape match; log and return (copied, total in the model)."""
     ours = model.state_dict()
     fits = {k: v for k, v in weights.items() if k in ours and v.shape == ours[k].shape}
     model.load_state_dict(fits, strict=False)
-    LOGGER.info("Transferred %d/%d tensors from pretrained weights", len(fits), len(ours))
-    return len(fits)
+    LOGGER.info("Transferred %d/%d tensors from %s", len(fits), len(ours), source)
+    return len(fits), len(ours)
 
 
 def freeze_layers(model: DetectionModel, freeze: int | list[int] | None) -> list[str]:
@@ -65,18 +77,15 @@ def build_loaders(cfg: RunConfig, data: Any, batch: int, rank: int, world: int, 
     from yoloforge.data.dataset import DetectionDataset
     from yoloforge.data.files import list_images
     from yoloforge.data.loader import build_dataloader
+    from yoloforge.engine.val_mode import build_val_loader
 
-    imgsz = cfg.imgsz if isinstance(cfg.imgsz, int) else max(cfg.imgsz)
+    imgsz = cfg.long_side
     workers = min(cfg.workers, 8)
     train = DetectionDataset(list_images(data.train), data.nc, data.names, cfg, augment=True, batch_size=batch,
                              imgsz=imgsz, prefix="train: ")  # fmt: skip
     train_loader = build_dataloader(train, batch, workers, shuffle=not train.rect, seed=cfg.seed, rank=rank,
                                     world_size=world)  # fmt: skip
-    val_loader = None
-    if main:
-        val = DetectionDataset(list_images(data.val), data.nc, data.names, cfg, augment=False, rect=True,
-                               batch_size=batch, imgsz=imgsz, prefix="val: ")  # fmt: skip
-        val_loader = build_dataloader(val, batch, min(workers, 2), shuffle=False, seed=cfg.seed)
+    val_loader = build_val_loader(cfg, data, "val", batch, imgsz) if main else None
     return train_loader, val_loader
 
 

@@ -15,14 +15,14 @@ from yoloforge.cfg.schema import RunConfig
 from yoloforge.errors import CheckpointError
 from yoloforge.utils.log import LOGGER
 
-RESUME_KEYS = ("train_weights", "ema", "optimizer", "epoch", "best_fitness", "best_epoch", "rng", "args")
+RESUME_KEYS = ("train_weights", "ema", "optimizer", "epoch", "best_epoch", "rng", "args")  # best_fitness may be None
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", "patience")
 
 
 def check_resumable(ckpt: dict[str, Any], path: str | Path) -> None:
     """Fail naming every piece of training state the checkpoint lacks."""
-    missing = [k for k in RESUME_KEYS if ckpt.get(k) is None and k != "best_fitness"]
+    missing = [k for k in RESUME_KEYS if ckpt.get(k) is None]
     if missing:
         raise CheckpointError(
             f"cannot resume from {path}: it lacks {', '.join(missing)} "

@@ -39,6 +39,7 @@ def inference_copy(model: Any, device: Any) -> Any:
 def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     """Validate `model` (a DetectionModel) with `cfg`; returns the metrics object (box.map, results_dict ...)."""
     from yoloforge.data.dataset_yaml import load_dataset_yaml
+    from yoloforge.engine.autobatch import DEFAULT_BATCH
     from yoloforge.engine.devices import select_devices
     from yoloforge.engine.run_dir import run_dir
     from yoloforge.engine.validator import Validator
@@ -50,8 +51,8 @@ def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
         raise ConfigError(f"the model has {model.nc} classes but {data.yaml_file} has {data.nc}: validate on the "
                           "dataset the model was trained for")  # fmt: skip
     device = select_devices(cfg.device)[0]
-    batch = cfg.batch if isinstance(cfg.batch, int) and cfg.batch >= 1 else 16
-    imgsz = cfg.imgsz if isinstance(cfg.imgsz, int) else max(cfg.imgsz)
+    batch = cfg.batch if isinstance(cfg.batch, int) and cfg.batch >= 1 else DEFAULT_BATCH  # no AutoBatch for val
+    imgsz = cfg.long_side
     rect = not getattr(model, "fixed_shape", False)
     loader = build_val_loader(cfg, data, cfg.split, batch, imgsz, rect=rect)
     if save_dir is None and (cfg.plots or cfg.save_json):
