@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import shutil
+import subprocess
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from yoloforge.data import cache as cache_mod
 from yoloforge.data import dataset as dataset_mod
 from yoloforge.data.dataset import DetectionDataset, SampleKey, rect_batches, resized_shape
 from yoloforge.data.files import list_images
-from yoloforge.data.loader import build_dataloader
+from yoloforge.data.loader import build_dataloader, targets
 from yoloforge.utils.boxes import xywhn2xyxy as xywhn_to_xyxy
 
 NC = 80
@@ -61,7 +63,7 @@ def test_train_batch_with_mosaic(coco: Path, imgsz: int) -> None:
     n = len(batch["cls"])
     assert batch["cls"].shape == (n, 1) and batch["bboxes"].shape == (n, 4) and batch["batch_idx"].shape == (n,)
     assert n > 0 and batch["bboxes"].min() >= 0 and batch["bboxes"].max() <= 1
-    assert torch.equal(batch["targets"][:, 0], batch["batch_idx"]) and batch["targets"].shape == (n, 6)
+    assert torch.equal(targets(batch)[:, 0], batch["batch_idx"]) and targets(batch).shape == (n, 6)
     assert set(batch["batch_idx"].tolist()) <= {0.0, 1.0, 2.0, 3.0}
 
 
@@ -159,12 +161,30 @@ def test_disk_cache_writes_then_reuses(coco128_copy: Path, monkeypatch) -> None:
         assert np.array_equal(again.load_image(i), plain.load_image(i))
 
 
-def test_disk_cache_read_only_falls_back(coco: Path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(cache_mod.DiskCache, "writable", lambda self: False)
-    with caplog.at_level(logging.WARNING, logger="yoloforge"):
-        ds = make(files(coco, 4), cache="disk")
-    assert ds.disk is None and "read-only" in caplog.text
-    assert ds[0]["img"].dtype == torch.uint8
+def test_disk_cache_read_only_falls_back(coco: Path, tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "images" / "train2017"
+    folder.mkdir(parents=True)
+    (tmp_path / "labels" / "train2017").mkdir(parents=True)
+    for f in files(coco, 4):
+        shutil.copy(f, folder)
+        shutil.copy(coco / "labels" / "train2017" / (Path(f).stem + ".txt"), tmp_path / "labels" / "train2017")
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if os.access(folder, os.W_OK):  # root ignores permissions: make the folder immutable instead
+            done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False)
+            immutable = done.returncode == 0
+            if not immutable:
+                pytest.skip("running as root and chattr +i is unavailable: cannot make a read-only folder")
+        with caplog.at_level(logging.WARNING, logger="yoloforge"):
+            ds = make(list_images(folder), cache="disk")
+        assert ds.disk is None and "read-only" in caplog.text
+        assert ds[0]["img"].dtype == torch.uint8
+        assert sorted(p.suffix for p in folder.iterdir()) == [".jpg"] * 4  # nothing written beside the images
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
 
 
 def test_buffer_decodes_each_image_once(coco: Path, monkeypatch) -> None:
@@ -202,9 +222,16 @@ def test_fraction_single_cls_classes(coco: Path) -> None:
     assert set(kept) == {0, 2} and len(only) == 128  # other classes' rows are dropped, images kept
 
 
-def test_rect_training_batches_keep_their_shape(coco: Path) -> None:
+def test_rect_training_batches_keep_their_shape(coco: Path, coco128_copy: Path) -> None:
     ds = make(files(coco, 16), augment=True, rect=True, batch_size=4, pad=0.0, mosaic=1.0)
     loader = build_dataloader(ds, 4, 0, shuffle=False)
     for b, batch in zip(range(2), loader, strict=False):
         assert tuple(batch["img"].shape[2:]) == tuple(ds.batch_shapes[b])
         assert len(batch["bboxes"]) == sum(len(ds.labels[i].cls) for i in range(4 * b, 4 * b + 4))
+    # a rect dataset under a non-rect config with mixing on: no mosaic stage for MixUp to call
+    cfg = RunConfig(imgsz=160, mixup=1.0)
+    mixed = DetectionDataset(
+        list_images(coco128_copy / "images" / "train2017"), NC, None, cfg, augment=True, rect=True, batch_size=4
+    )
+    for i in range(6):
+        assert tuple(mixed[i]["img"].shape[1:]) == tuple(mixed.batch_shapes[i // 4])

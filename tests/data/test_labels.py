@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from yoloforge.data import labels as L
-from yoloforge.data.labels import LabelError, cache_path, label_paths, load_labels
+from yoloforge.data.files import label_paths_for, list_images
+from yoloforge.data.labels import LabelError, cache_path, load_labels
 from yoloforge.utils.log import LOGGER
 
 NC = 3
@@ -159,9 +160,7 @@ def test_coco128_train_counts_and_cache(coco128_copy: Path, logs: list[logging.L
 
 
 def test_coco128_val_and_list_images(coco128_dir: Path) -> None:
-    files_mod = pytest.importorskip("yoloforge.data.files")
-    files = files_mod.list_images(coco128_dir / "images" / "val2017")
-    assert label_paths(files) == [files_mod.label_path_for(f) for f in files]
+    files = list_images(coco128_dir / "images" / "val2017")
     _, report = load_labels(files, 80, cache=False, workers=0)  # read-only dataset: no cache
     assert report.summary() == "val2017: 128 images, 0 backgrounds, 898 instances"
 
@@ -212,7 +211,7 @@ def test_defects_summary_and_messages(defects: list[str], logs: list[logging.Log
     assert report.summary() == DEFECTS_SUMMARY
     assert {Path(x.im_file).name for x in labels} == set(GOOD)
     assert sum(report.skipped.values()) == len(BAD)
-    lb_dir = Path(label_paths(defects[:1])[0]).parent
+    lb_dir = Path(label_paths_for(defects[:1])[0]).parent
     for name, (_, reason, line) in BAD.items():
         where = f"{lb_dir / Path(name).stem}.txt:{line}:" if line else str(Path(defects[0]).parent / name)
         assert [m for m in report.messages if m.startswith(where) and reason in m], (name, report.messages)
@@ -319,7 +318,7 @@ def test_cache_rebuilds_on_change(defects: list[str], monkeypatch: pytest.Monkey
     assert len(calls) == len(defects)
     load_labels(defects, NC, workers=0)
     assert len(calls) == len(defects)  # hit
-    label = Path(label_paths(defects)[0])
+    label = Path(label_paths_for(defects)[0])
     st = label.stat()
     os.utime(label, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched
     load_labels(defects, NC, workers=0)
@@ -364,5 +363,4 @@ def test_readonly_folder_keeps_result_in_memory(
 def test_label_paths_convention(tmp_path: Path) -> None:
     ims = ["/d/images/train/a.jpg", "/d/images/x/images/b.PNG", "/d/other/c.jpeg", "rel/images/d e.webp"]
     expected = ["/d/labels/train/a.txt", "/d/images/x/labels/b.txt", "/d/other/c.txt", "rel/labels/d e.txt"]
-    assert label_paths(ims) == expected
-    assert [L._label_path_for(p) for p in ims] == expected  # fallback without files.py
+    assert label_paths_for(ims) == expected

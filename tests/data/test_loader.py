@@ -32,7 +32,7 @@ def batches(loader, n: int = 2) -> list[dict]:
 
 def same(a: list[dict], b: list[dict]) -> bool:
     pairs = zip(a, b, strict=True)
-    return all(torch.equal(x["img"], y["img"]) and torch.equal(x["targets"], y["targets"]) for x, y in pairs)
+    return all(torch.equal(x["img"], y["img"]) and torch.equal(targets(x), targets(y)) for x, y in pairs)
 
 
 def test_same_seed_same_batches_with_0_and_2_workers(train_ds: DetectionDataset) -> None:
@@ -125,7 +125,8 @@ def test_collate_and_targets() -> None:
 
     b = collate([sample(2), sample(0), sample(3)])
     assert b["img"].shape == (3, 3, 32, 64) and b["batch_idx"].tolist() == [0, 0, 2, 2, 2]
-    assert torch.equal(targets(b), b["targets"]) and b["targets"][:, 1].tolist() == [0, 1, 0, 1, 2]
+    assert "targets" not in b and targets(b).shape == (5, 6) and targets(b)[:, 1].tolist() == [0, 1, 0, 1, 2]
+    assert torch.equal(targets(b)[:, 0], b["batch_idx"]) and torch.equal(targets(b)[:, 2:], b["bboxes"])
     assert SampleKey(5).epoch == 0 and SampleKey(5).mix
 
 

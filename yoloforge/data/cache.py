@@ -18,7 +18,6 @@ the cache for every later use, so such a bug raises instead):
 
 from __future__ import annotations
 
-import logging
 import mmap
 import os
 from collections import OrderedDict
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-LOGGER = logging.getLogger("yoloforge")
+from yoloforge.utils.io import atomic_open
 
 GiB = 1 << 30
 
@@ -71,7 +70,6 @@ class ImageBuffer:
         self.max_bytes = max(int(max_bytes), 0)
         self.nbytes = 0
         self.hits = 0
-        self.misses = 0
         self._items: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
@@ -80,7 +78,6 @@ class ImageBuffer:
     def get(self, i: int) -> np.ndarray | None:
         im = self._items.get(i)
         if im is None:
-            self.misses += 1
             return None
         self._items.move_to_end(i)
         self.hits += 1
@@ -185,16 +182,8 @@ class DiskCache:
 
     def write(self, i: int, im: np.ndarray) -> None:
         """Write atomically (temp file + rename): concurrent ranks never see half a file."""
-        path = self.paths[i]
-        tmp = f"{path}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, np.ascontiguousarray(im), allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_open(self.paths[i]) as f:
+            np.save(f, np.ascontiguousarray(im), allow_pickle=False)
 
     def fill(self, decode: Callable[[int], np.ndarray], threads: int) -> int:
         """Write the missing or stale files; returns how many were written. Raises OSError if read-only."""

@@ -15,7 +15,6 @@ workers, and the epoch and the close-mosaic switch reach persistent workers insi
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -30,8 +29,7 @@ from yoloforge.cfg.schema import RunConfig
 from yoloforge.data.cache import DiskCache, GiB, ImageBuffer, RamCache, available_memory, ram_cache_fits
 from yoloforge.data.images import read_image
 from yoloforge.utils.boxes import xywhn2xyxy, xyxy2xywhn
-
-LOGGER = logging.getLogger("yoloforge")
+from yoloforge.utils.log import LOGGER
 
 
 class SampleKey(NamedTuple):
@@ -94,7 +92,7 @@ def _cache_mode(cache: bool | str) -> str | None:
 def _imgsz(cfg: RunConfig, imgsz: int | None) -> int:
     if imgsz is not None:
         return int(imgsz)
-    return int(cfg.imgsz if isinstance(cfg.imgsz, int) else max(cfg.imgsz))
+    return cfg.long_side
 
 
 class DetectionDataset(Dataset):
@@ -149,7 +147,6 @@ class DetectionDataset(Dataset):
         self.partners = _BatchPartners(self, self._batch_local(partners))
         self._train: Any = None  # the train transforms (a Compose), built on first use
         self._train_mix = True
-        self._mix_default = True
 
     # --- construction --------------------------------------------------------------------------
     def _load_labels(self, im_files: Sequence[str]) -> tuple[list, Any]:
@@ -257,15 +254,11 @@ class DetectionDataset(Dataset):
         }
 
     # --- samples -------------------------------------------------------------------------------
-    def close_mosaic(self) -> None:
-        """Turn mosaic, mixup and cutmix off for plain integer indices (keys carry their own switch)."""
-        self._mix_default = False
-
     def _resolve(self, key: int | SampleKey) -> tuple[int, np.random.Generator, bool]:
         if isinstance(key, SampleKey):
             rng = self.rng if key.seed is None else np.random.default_rng([key.seed, key.epoch, key.index])
             return int(key.index), rng, key.mix
-        return int(key), self.rng, self._mix_default
+        return int(key), self.rng, True  # plain indices always mix; keys carry their own switch
 
     def _pipeline(self, mix: bool) -> Any:
         """The training transforms (built on first use), with mosaic/mixup/cutmix switched by `mix`.
@@ -274,12 +267,9 @@ class DetectionDataset(Dataset):
         keep the shape (colour, flips): augment's affine stage always outputs imgsz x imgsz.
         """
         if self._train is None:
-            from yoloforge.data.augment import Compose, Mosaic, RandomPerspective, build_train_transforms
+            from yoloforge.data.augment import build_train_transforms
 
-            self._train = build_train_transforms(self.cfg, self.imgsz, self.partners)
-            if self.rect:
-                keep = [t for t in self._train.transforms if not isinstance(t, Mosaic | RandomPerspective)]
-                self._train = Compose(keep)
+            self._train = build_train_transforms(self.cfg, self.imgsz, self.partners, rect=self.rect)
         if mix != self._train_mix:
             self._train.set_mix(mix)
             self._train_mix = mix

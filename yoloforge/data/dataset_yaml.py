@@ -163,8 +163,10 @@ def _converter(raw: dict[str, Any], yaml_file: Path, names: dict[int, str], rel_
     return lambda tree: convert_voc(tree / rel_root, list(names.values()))
 
 
-def _fetch(raw: dict[str, Any], yaml_file: Path, items: list[DownloadItem], names: dict[int, str]) -> None:
-    datasets_dir = load_user_settings().datasets_dir.absolute()
+def _fetch(
+    raw: dict[str, Any], yaml_file: Path, items: list[DownloadItem], names: dict[int, str], datasets_dir: Path
+) -> None:
+    datasets_dir = datasets_dir.absolute()
     value = raw.get("path")
     rel_root = Path(value) if isinstance(value, str) and value and not Path(value).is_absolute() else None
     prepare = _converter(raw, yaml_file, names, rel_root)
@@ -172,11 +174,13 @@ def _fetch(raw: dict[str, Any], yaml_file: Path, items: list[DownloadItem], name
     download_dataset(items, datasets_dir, prepare=prepare)
 
 
-def _missing_error(yaml_file: Path, key: str, path: str, root: Path, items: Any, download: bool) -> DatasetError:
+def _missing_error(
+    yaml_file: Path, key: str, path: str, root: Path, items: Any, download: bool, datasets_dir: Path
+) -> DatasetError:
     if items and download:
         hint = (
             f"; the download finished but did not create it: check that 'path' (resolved to {root}) and "
-            f"'{key}' match the archive's layout in {load_user_settings().datasets_dir}"
+            f"'{key}' match the archive's layout in {datasets_dir}"
         )
     elif items:
         hint = "; it is not downloaded yet: load it with download=True to fetch it"
@@ -197,14 +201,15 @@ def load_dataset_yaml(data: str | os.PathLike[str], *, download: bool = True) ->
     spec = raw.get("download")
     items = parse_download_spec(spec, where=f"{yaml_file}: download") if spec else None
     _converter(raw, yaml_file, names, Path("."))  # validate `convert` early, even when not needed
-    root, splits = _resolve(raw, yaml_file, load_user_settings().datasets_dir)
+    datasets_dir = load_user_settings().datasets_dir
+    root, splits = _resolve(raw, yaml_file, datasets_dir)
     missing = _first_missing(splits)
     if missing and items and download:
-        _fetch(raw, yaml_file, items, names)
-        root, splits = _resolve(raw, yaml_file, load_user_settings().datasets_dir)
+        _fetch(raw, yaml_file, items, names, datasets_dir)
+        root, splits = _resolve(raw, yaml_file, datasets_dir)
         missing = _first_missing(splits)
     if missing:
-        raise _missing_error(yaml_file, *missing, root, items, download)
+        raise _missing_error(yaml_file, *missing, root, items, download, datasets_dir)
     return DatasetInfo(
         yaml_file=str(yaml_file),
         path=str(root),

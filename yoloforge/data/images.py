@@ -15,7 +15,6 @@ import numpy as np
 
 from yoloforge.errors import YoloforgeError
 
-IMG_FORMATS = ("bmp", "jpeg", "jpg", "png", "tif", "tiff", "webp")
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_SOS = b"\xff\xda"
 _JPEG_EOI = b"\xff\xd9"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from yoloforge.data.files import label_paths_for
 from yoloforge.data.images import ImageError, verify_image
 from yoloforge.errors import YoloforgeError
 from yoloforge.utils.io import atomic_open
@@ -122,28 +123,9 @@ class _RowError(Exception):
 # --- label paths -------------------------------------------------------------------------------
 
 
-def _label_path_for(im_file: str) -> str:
-    """Fallback of files.label_path_for: the last `images` folder becomes `labels`, extension `.txt`."""
-    parts = list(Path(im_file).parent.parts)
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] == "images":
-            parts[i] = "labels"
-            break
-    return str(Path(*parts, Path(im_file).stem + ".txt")) if parts else Path(im_file).stem + ".txt"
-
-
-def label_paths(im_files: Sequence[str | os.PathLike]) -> list[str]:
-    """The label file of each image (YOLO sibling convention: images/ -> labels/, ext -> .txt)."""
-    try:
-        from yoloforge.data.files import label_path_for
-    except ImportError:
-        label_path_for = _label_path_for
-    return [str(label_path_for(os.fspath(f))) for f in im_files]
-
-
 def cache_path(im_files: Sequence[str | os.PathLike]) -> Path:
     """Where the cache of these images lives: beside the first image's labels folder."""
-    folder = Path(label_paths(im_files[:1])[0]).parent
+    folder = Path(label_paths_for(im_files[:1])[0]).parent
     return folder.parent / (folder.name + CACHE_SUFFIX)
 
 
@@ -362,7 +344,7 @@ def load_labels(
     if not files:
         LOGGER.warning(f"{prefix or 'split'}: no images to verify")
         return [], LabelReport(0, 0, 0, prefix=prefix)
-    pairs = list(zip(files, label_paths(files), strict=True))
+    pairs = list(zip(files, label_paths_for(files), strict=True))
     path, key, hit = None, None, None
     if cache:
         path, key = cache_path(files), _cache_key(pairs, s, names)

@@ -8,7 +8,6 @@ persistent ones whose dataset copy the main process can no longer touch. Call `s
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 from collections.abc import Iterator, Sequence
@@ -19,8 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, default_collate, get_worker_info
 
 from yoloforge.data.dataset import SampleKey
-
-LOGGER = logging.getLogger("yoloforge")
+from yoloforge.utils.log import LOGGER
 
 
 class EpochSampler(Sampler[SampleKey]):
@@ -87,7 +85,7 @@ class EpochSampler(Sampler[SampleKey]):
 def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Stack images and concatenate labels; cls (N, 1), bboxes (N, 4) xywhn, batch_idx (N,) float32.
 
-    `targets` (N, 6) is [batch_idx, cls, x, y, w, h] for losses that want one tensor. Images that
+    `targets(batch)` gives the (N, 6) [batch_idx, cls, x, y, w, h] tensor. Images that
     DetectionDataset.__getitems__ already wrote into one batch tensor are not copied again. Else,
     in a worker they are stacked straight into shared memory (nothing copied when the batch is
     sent); in the main process numpy does it: torch's intra-op thread pool, woken for each small
@@ -102,13 +100,11 @@ def collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     cls = np.concatenate([np.asarray(s["cls"], np.float32).reshape(-1, 1) for s in samples])
     bboxes = np.concatenate([np.asarray(s["bboxes"], np.float32).reshape(-1, 4) for s in samples])
     batch_idx = np.repeat(np.arange(len(samples), dtype=np.float32), [len(s["cls"]) for s in samples])
-    tgt = np.concatenate([batch_idx[:, None], cls, bboxes], 1)
     return {
         "img": img,
         "cls": torch.from_numpy(cls),
         "bboxes": torch.from_numpy(bboxes),
         "batch_idx": torch.from_numpy(batch_idx),
-        "targets": torch.from_numpy(tgt),
         "im_file": [s["im_file"] for s in samples],
         "ori_shape": [s["ori_shape"] for s in samples],
         "resized_shape": [s["resized_shape"] for s in samples],

@@ -14,7 +14,7 @@ from yoloforge.utils.log import LOGGER
 def save_coco_json(predictions: Sequence[Mapping[str, Any]], names: Mapping[int, str], save_dir: Path) -> dict:
     """Write predictions.json and ground_truth.json into `save_dir`; return pycocotools' {map, map50, map75}
     (empty when pycocotools is not installed)."""
-    from yoloforge.data.labels import label_paths
+    from yoloforge.data.files import label_paths_for
     from yoloforge.metrics.coco import (
         coco_class_map,
         evaluate_with_pycocotools,
@@ -26,7 +26,7 @@ def save_coco_json(predictions: Sequence[Mapping[str, Any]], names: Mapping[int,
     files = [p["im_file"] for p in predictions]
     class_map = coco_class_map(names)
     preds = predictions_to_coco_json([p["pred"] for p in predictions], [image_id_for(f) for f in files], class_map)
-    gt = yolo_labels_to_coco_gt(files, label_paths(files), names, class_map)
+    gt = yolo_labels_to_coco_gt(files, label_paths_for(files), names, class_map)
     atomic_write_text(save_dir / "predictions.json", json.dumps(preds))
     atomic_write_text(save_dir / "ground_truth.json", json.dumps(gt))
     LOGGER.info("Saved %d COCO predictions to %s (ground truth converted from the YOLO labels)", len(preds),

@@ -26,10 +26,11 @@ def plot_labels_at_start(trainer: Any) -> None:
 def plot_first_batches(trainer: Any) -> None:
     if trainer.epoch != trainer.start_epoch or trainer.batch_i >= TRAIN_BATCHES:
         return
+    from yoloforge.data.loader import targets as batch_targets
     from yoloforge.utils.plot_batches import plot_image_grid
 
     b = trainer.batch
-    targets = np.concatenate([b["batch_idx"].reshape(-1, 1).numpy(), b["cls"].numpy(), b["bboxes"].numpy()], 1)
+    targets = batch_targets(b).numpy()
     plot_image_grid(b["img"], targets, trainer.data.names, trainer.save_dir / f"train_batch{trainer.batch_i}.jpg",
                     fnames=b["im_file"])  # fmt: skip
 

@@ -127,9 +127,10 @@ class Validator:
 
     def _plot_batch(self, batch: dict[str, Any], dets: list[torch.Tensor], i: int) -> None:
         """val_batch{i}_labels.jpg and val_batch{i}_pred.jpg, side by side in the run folder."""
+        from yoloforge.data.loader import targets as batch_targets
         from yoloforge.utils.plot_batches import plot_image_grid
 
-        targets = torch.cat([batch["batch_idx"].reshape(-1, 1), batch["cls"], batch["bboxes"]], 1).numpy()
+        targets = batch_targets(batch).numpy()
         folder = self.save_dir
         plot_image_grid(batch["img"], targets, self.names, folder / f"val_batch{i}_labels.jpg", fnames=batch["im_file"])
         preds = [d.detach().float().cpu().numpy() for d in dets]

@@ -42,29 +42,36 @@ class Compose:
         return f"Compose({', '.join(type(t).__name__ for t in self.transforms)})"
 
 
-def build_train_transforms(cfg: RunConfig, imgsz: int, source: SampleSource) -> Compose:
+def build_train_transforms(cfg: RunConfig, imgsz: int, source: SampleSource, rect: bool | None = None) -> Compose:
     """The train chain; a transform whose probability or gains are 0 is left out (or skips its work).
 
     Order: mosaic-or-affine (one warp to imgsz x imgsz), copy-paste, mixup, cutmix, HSV, flips, bgr.
-    Rectangular training (cfg.rect) turns the mixing transforms off, as the batches need whole images.
+    Rectangular training (`rect`, default cfg.rect) leaves out the mosaic/affine stage and the
+    transforms that mix in other images: its batches letterbox whole images to the batch shape
+    first, and only shape-keeping transforms (flip copy-paste, colour, flips) may follow.
     """
-    affine = RandomPerspective(
-        degrees=cfg.degrees,
-        translate=cfg.translate,
-        scale=cfg.scale,
-        shear=cfg.shear,
-        perspective=cfg.perspective,
-        imgsz=imgsz,
-    )
-    mix = 0.0 if cfg.rect else 1.0
-    stage = Mosaic(source, imgsz, affine, p=cfg.mosaic * mix)
-    ts: list[Transform] = [stage]
-    if cfg.copy_paste > 0 and (cfg.copy_paste_mode == "flip" or mix):
-        ts.append(CopyPaste(cfg.copy_paste, cfg.copy_paste_mode, source, stage))
-    if cfg.mixup * mix > 0:
-        ts.append(MixUp(source, stage, p=cfg.mixup))
-    if cfg.cutmix * mix > 0:
-        ts.append(CutMix(source, stage, p=cfg.cutmix))
+    rect = cfg.rect if rect is None else rect
+    ts: list[Transform] = []
+    if rect:
+        if cfg.copy_paste > 0 and cfg.copy_paste_mode == "flip":
+            ts.append(CopyPaste(cfg.copy_paste, "flip"))
+    else:
+        affine = RandomPerspective(
+            degrees=cfg.degrees,
+            translate=cfg.translate,
+            scale=cfg.scale,
+            shear=cfg.shear,
+            perspective=cfg.perspective,
+            imgsz=imgsz,
+        )
+        stage = Mosaic(source, imgsz, affine, p=cfg.mosaic)
+        ts.append(stage)
+        if cfg.copy_paste > 0:
+            ts.append(CopyPaste(cfg.copy_paste, cfg.copy_paste_mode, source, stage))
+        if cfg.mixup > 0:
+            ts.append(MixUp(source, stage, p=cfg.mixup))
+        if cfg.cutmix > 0:
+            ts.append(CutMix(source, stage, p=cfg.cutmix))
     if cfg.hsv_h or cfg.hsv_s or cfg.hsv_v:
         ts.append(RandomHSV(cfg.hsv_h, cfg.hsv_s, cfg.hsv_v))
     if cfg.flipud > 0:
