@@ -142,10 +142,22 @@ def test_batched_equals_per_image_and_empty_image_is_background() -> None:
 
 
 def test_chunked_matches_unchunked() -> None:
-    s, b, gts, *_ = _overlap_case()
-    scores, pd, labels, boxes, valid = (torch.cat((t, t, t)) for t in (s, b, *gts))
+    """Three different images (two GTs each), so a chunk written to the wrong image would show."""
+    gen = torch.Generator().manual_seed(1)
+    s0, b0, gts0, *_ = _overlap_case()
+    s1, b1, gts1, _ = _topk_case(extra_gts=1)
+    s2 = torch.rand(1, GRID * GRID, NC, generator=gen)
+    xy = torch.rand(1, GRID * GRID, 2, generator=gen) * 4
+    b2 = torch.cat((xy, xy + 1 + torch.rand(1, GRID * GRID, 2, generator=gen) * 3), -1)
+    gts2 = _gts([[4.0, 0.0, 8.0, 5.0], [1.0, 3.0, 7.0, 8.0]], [2, 0])
+    scores, pd, labels, boxes, valid = (
+        torch.cat(ts) for ts in zip((s0, b0, *gts0), (s1, b1, *gts1), (s2, b2, *gts2), strict=True)
+    )
     full = TaskAlignedAssigner(topk=5, num_classes=NC)(scores, pd, _anchors(), labels, boxes, valid)
     small = TaskAlignedAssigner(topk=5, num_classes=NC, max_elements=1)(scores, pd, _anchors(), labels, boxes, valid)
+    fg = full.fg_mask
+    assert fg.any(-1).all() and not torch.equal(fg[0], fg[1]) and not torch.equal(fg[1], fg[2])
+    assert not torch.equal(fg[0], fg[2])
     for a, c in zip(full, small, strict=True):
         assert torch.equal(a, c)
 

@@ -55,3 +55,30 @@ def test_load_transfers_matching_tensors(fixtures_dir: Path) -> None:
     assert 0 < moved < total
     src = load_checkpoint(fixtures_dir / "yolo11n-random.pt")["model"]["state_dict"]
     assert torch.equal(other.model.state_dict()["model.0.conv.weight"], src["model.0.conv.weight"])
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("yolo11n-coco128-overfit160", "yolo11n.yaml"),
+        ("yolo11n-random", "yolo11n.yaml"),
+        ("yolov8n-random", "yolov8n.yaml"),
+    ],
+)
+def test_imported_state_dict_matches_our_builder(fixtures_dir: Path, name: str, config: str) -> None:
+    from yoloforge.nn.builder import build_model
+
+    weights = load_checkpoint(fixtures_dir / f"{name}.pt")["model"]["state_dict"]
+    ours = build_model(config).state_dict()
+    assert list(weights) == list(ours)
+    assert all(weights[k].shape == ours[k].shape for k in ours)
+
+
+def test_imported_trained_model_fuses_to_the_same_outputs(fixtures_dir: Path) -> None:
+    name = "yolo11n-coco128-overfit160"
+    model = YOLO(str(fixtures_dir / f"{name}.pt")).model.eval()
+    io = torch.load(fixtures_dir / f"{name}-io.pt", weights_only=True)
+    with torch.no_grad():
+        fused = model.fuse()(io["input"])
+    assert fused.shape == io["output"].shape
+    assert (fused - io["output"]).abs().max() < 1e-3

@@ -13,9 +13,9 @@ import yaml
 
 from yoloforge.data.augment.letterbox import letterbox
 from yoloforge.engine.results_csv import write_rows
+from yoloforge.metrics.ap import smooth as ap_smooth
 from yoloforge.utils.plot_batches import plot_image_grid
 from yoloforge.utils.plotting import (
-    box_smooth,
     normalize_confusion,
     plot_confusion_matrix,
     plot_labels,
@@ -85,9 +85,9 @@ def test_smoothers_keep_level_and_bridge_nan() -> None:
     y = np.array([1.0, 1.0, np.nan, 1.0, 1.0, 1.0])
     np.testing.assert_allclose(smooth(y), 1.0)
     assert smooth([3.0]).tolist() == [3.0]
-    np.testing.assert_allclose(box_smooth(np.r_[np.ones(50), np.nan, np.ones(49)]), 1.0)
+    np.testing.assert_allclose(ap_smooth(np.r_[np.ones(50), np.nan, np.ones(49)], 0.1), 1.0)
     ramp = np.linspace(0, 1, 1000)
-    np.testing.assert_allclose(box_smooth(ramp)[100:-100], ramp[100:-100], atol=1e-9)  # linear stays linear
+    np.testing.assert_allclose(ap_smooth(ramp, 0.1)[100:-100], ramp[100:-100], atol=1e-9)  # linear stays linear
 
 
 # ---------------------------------------------------------------------------------------------- curves
@@ -144,7 +144,7 @@ def test_plot_curves_from_metrics_ap_per_class(tmp_path: Path, coco_names: dict[
     res = ap_per_class(tp, conf, pred_cls, target_cls)
     assert res.classes.tolist() == [3, 7, 15]
     # the F1 plot annotates the maximum of the mean F1 smoothed as the metrics smooth it to pick the reported conf
-    assert res.px[np.nanargmax(box_smooth(res.f1_curve.mean(0)))] == pytest.approx(res.conf_threshold)
+    assert res.px[np.nanargmax(ap_smooth(res.f1_curve.mean(0), 0.1))] == pytest.approx(res.conf_threshold)
     out = plot_pr_curve(res.px, res.pr_curve, res.ap, coco_names, tmp_path / "PR_curve.png", classes=res.classes)
     _check_image(out, (800, 1000), (1100, 1600))
     out = plot_mc_curve(res.px, res.f1_curve, coco_names, tmp_path / "F1_curve.png", classes=res.classes)

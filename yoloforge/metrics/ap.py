@@ -33,11 +33,22 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only tr
 
 
 def smooth(y: np.ndarray, fraction: float = 0.05) -> np.ndarray:
-    """Box-filter `y` over an odd window of about 2 * fraction * len(y) points, padding ends with end values."""
+    """Box-filter `y` over an odd window of about 2 * fraction * len(y) points, padding ends with end values.
+
+    NaNs are skipped (each output is the mean of the finite values in its window; NaN if there are none).
+    """
+    y = np.asarray(y, dtype=float)
     width = round(len(y) * fraction * 2) // 2 + 1
+    if len(y) == 0 or width <= 1:
+        return y.copy()
     pad = np.ones(width // 2)
     padded = np.concatenate((pad * y[0], y, pad * y[-1]))
-    return np.convolve(padded, np.ones(width) / width, mode="valid")
+    finite = np.isfinite(padded)
+    if finite.all():  # the incumbent's exact arithmetic, so the argmax it picks is reproduced bit for bit
+        return np.convolve(padded, np.ones(width) / width, mode="valid")
+    num = np.convolve(np.where(finite, padded, 0.0), np.ones(width), mode="valid")
+    den = np.convolve(finite.astype(float), np.ones(width), mode="valid")
+    return np.divide(num, den, out=np.full(len(y), np.nan), where=den > 0)
 
 
 def compute_ap(

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from yoloforge.utils.boxes import to_numpy
+
 # COCO's 80 detection categories as YOLO numbers them (0..79) -> the original COCO category ids (1..90, gaps).
 COCO80_TO_91 = (
     *range(1, 12), *range(13, 26), 27, 28, *range(31, 45), *range(46, 66), 67, 70, *range(72, 83), *range(84, 91),
@@ -60,10 +62,6 @@ def image_id_for(path: str | os.PathLike) -> int | str:
     return int(stem) if stem.isnumeric() else stem
 
 
-def _np(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
 def predictions_to_coco_json(
     predictions: Sequence[np.ndarray | torch.Tensor],
     image_ids: Sequence[int | str],
@@ -78,7 +76,7 @@ def predictions_to_coco_json(
     """
     out: list[dict[str, Any]] = []
     for pred, image_id in zip(predictions, image_ids, strict=True):
-        p = _np(pred).reshape(-1, 6).astype(np.float64)
+        p = to_numpy(pred).reshape(-1, 6).astype(np.float64)
         xywh = np.concatenate((p[:, :2], p[:, 2:4] - p[:, :2]), 1)
         if box_decimals is not None:
             xywh = xywh.round(box_decimals)

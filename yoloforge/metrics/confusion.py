@@ -14,19 +14,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from yoloforge.utils.boxes import box_iou
-
-
-def _np(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+from yoloforge.utils.boxes import box_iou, to_numpy
 
 
 def split_labels(labels: np.ndarray | torch.Tensor | tuple) -> tuple[np.ndarray, np.ndarray]:
     """(classes (m,) int, boxes (m, 4) float64 xyxy) from (m, 5) [cls, x1, y1, x2, y2] rows or a (cls, boxes) pair."""
     if isinstance(labels, (tuple, list)):
-        cls, boxes = _np(labels[0]).reshape(-1), _np(labels[1]).reshape(-1, 4)
+        cls, boxes = to_numpy(labels[0]).reshape(-1), to_numpy(labels[1]).reshape(-1, 4)
     else:
-        arr = _np(labels).reshape(-1, 5)
+        arr = to_numpy(labels).reshape(-1, 5)
         cls, boxes = arr[:, 0], arr[:, 1:]
     return cls.astype(np.int64), boxes.astype(np.float64)
 
@@ -56,7 +52,7 @@ class ConfusionMatrix:
     def update(self, detections: np.ndarray | torch.Tensor | None, labels: np.ndarray | torch.Tensor | tuple) -> None:
         """Add one image: detections (n, 6) [x1, y1, x2, y2, conf, cls], labels as in split_labels (same pixels)."""
         true_cls, true_boxes = split_labels(labels)
-        det = np.zeros((0, 6)) if detections is None else _np(detections).reshape(-1, 6).astype(np.float64)
+        det = np.zeros((0, 6)) if detections is None else to_numpy(detections).reshape(-1, 6).astype(np.float64)
         det = det[det[:, 4] > self.conf]
         det_cls = det[:, 5].astype(np.int64)
         pairs = _match(box_iou(det[:, :4], true_boxes), self.iou_thres) if len(det) and len(true_cls) else None
@@ -66,16 +62,6 @@ class ConfusionMatrix:
         np.add.at(self.matrix, (self.nc, true_cls[missed]), 1)
         extra = np.setdiff1d(np.arange(len(det)), pairs[:, 0])
         np.add.at(self.matrix, (det_cls[extra], self.nc), 1)
-
-    def normalized(self) -> np.ndarray:
-        """Float matrix whose columns (true classes, background last) each sum to 1 (0 for unseen classes)."""
-        return self.matrix / (self.matrix.sum(0, keepdims=True) + 1e-9)
-
-    def tp_fp(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per class (background excluded): true positives (diagonal) and false positives (rest of the row)."""
-        tp = np.diag(self.matrix)
-        fp = self.matrix.sum(1) - tp
-        return tp[:-1], fp[:-1]
 
     def reset(self) -> None:
         self.matrix[:] = 0

@@ -20,11 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from yoloforge.utils.boxes import to_numpy
+
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
-
-
-def _np(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
 def _no_fallback(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -68,7 +66,7 @@ def match_predictions(
     confidence. Only same-class pairs with IoU >= threshold can match.
     """
     thresholds = np.asarray(iou_thresholds, dtype=np.float64)
-    pc, tc, iou = _np(pred_classes), _np(true_classes), _np(iou_matrix).astype(np.float64)
+    pc, tc, iou = to_numpy(pred_classes), to_numpy(true_classes), to_numpy(iou_matrix).astype(np.float64)
     if iou.shape != (len(pc), len(tc)):
         raise ValueError(f"iou_matrix shape {iou.shape} != (n_pred, n_true) = ({len(pc)}, {len(tc)})")
     if iou.size == 0:

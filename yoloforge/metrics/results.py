@@ -18,7 +18,7 @@ import torch
 from yoloforge.metrics.ap import APResult, ap_per_class
 from yoloforge.metrics.confusion import ConfusionMatrix, split_labels
 from yoloforge.metrics.match import IOU_THRESHOLDS, match_predictions
-from yoloforge.utils.boxes import box_iou
+from yoloforge.utils.boxes import box_iou, to_numpy
 
 KEYS = ("metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)")
 
@@ -145,10 +145,6 @@ class DetMetrics:
 Metrics = DetMetrics
 
 
-def _np(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
 class DetectionStats:
     """Streaming accumulator: per-image true-positive flags, confidences and classes, then DetMetrics.
 
@@ -190,7 +186,7 @@ class DetectionStats:
     def update_image(self, pred: np.ndarray | torch.Tensor | None, labels: np.ndarray | torch.Tensor | tuple) -> None:
         """Add one image."""
         true_cls, true_boxes = split_labels(labels)
-        det = np.zeros((0, 6)) if pred is None else _np(pred).reshape(-1, 6).astype(np.float64)
+        det = np.zeros((0, 6)) if pred is None else to_numpy(pred).reshape(-1, 6).astype(np.float64)
         det = det[np.argsort(-det[:, 4], kind="stable")]  # matching rules need decreasing confidence
         iou = box_iou(det[:, :4], true_boxes)
         self._tp.append(match_predictions(det[:, 5], true_cls, iou, self.iou_thresholds, self.rule))

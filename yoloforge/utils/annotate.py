@@ -12,6 +12,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from yoloforge.utils.boxes import to_numpy
+
 # RGB hex, in Kelly's order (each next colour contrasts most with those before it).
 _PALETTE_HEX = (
     "F3C300", "875692", "F38400", "A1CAF1", "BE0032", "C2B280", "848482", "008856", "E68FAC", "0067A5",
@@ -32,14 +34,6 @@ def class_color(i: int) -> tuple[int, int, int]:
 def default_line_width(shape: Sequence[int]) -> int:
     """A line width that stays visible on large images and thin on small ones (2 px at 640x480)."""
     return max(1, round((shape[0] + shape[1]) * 0.0015))
-
-
-def _as_numpy(x: Any, cols: int | None = None) -> np.ndarray:
-    """Torch tensors (any device) and sequences -> float numpy, (n, cols) or (n,)."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=np.float64)
-    return a.reshape(-1, cols) if cols else a.reshape(-1)
 
 
 def _name(names: Mapping[int, str] | Sequence[str] | None, c: int) -> str:
@@ -88,8 +82,9 @@ def draw_boxes(
         shape = getattr(img_bgr, "shape", type(img_bgr).__name__)
         raise ValueError(f"draw_boxes needs an HxWx3 BGR numpy image, got {shape}")
     img = np.ascontiguousarray(img_bgr, dtype=np.uint8).copy()
-    boxes, ids = _as_numpy(boxes_xyxy, 4), _as_numpy(cls).astype(int)
-    scores = None if conf is None else _as_numpy(conf)
+    boxes = to_numpy(boxes_xyxy).astype(np.float64).reshape(-1, 4)
+    ids = to_numpy(cls).astype(np.float64).reshape(-1).astype(int)
+    scores = None if conf is None else to_numpy(conf).astype(np.float64).reshape(-1)
     if len(ids) != len(boxes) or (scores is not None and len(scores) != len(boxes)):
         n_conf = "no" if scores is None else len(scores)
         raise ValueError(f"draw_boxes: {len(boxes)} boxes but {len(ids)} class ids and {n_conf} confidences")

@@ -19,6 +19,11 @@ Shape = Sequence[int]  # (h, w, ...) as in img.shape
 _EPS = 1e-7
 
 
+def to_numpy(x: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
+    """A numpy array of `x`: torch tensors (any device, grad or not) are detached and copied to the CPU."""
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
 def _empty_like(x: Array) -> Array:
     if isinstance(x, torch.Tensor):
         return torch.empty_like(x, dtype=x.dtype if x.is_floating_point() else torch.float32)

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from yoloforge.utils.boxes import xywh2xyxy
+from yoloforge.utils.boxes import box_area, xywh2xyxy
 from yoloforge.utils.log import LOGGER
 
 _SIZES = {"cpu": (256, 1024), "cuda": (2048, 8192)}  # (block, chunk) by device; chunks keep temporaries small
@@ -78,7 +78,7 @@ class _Boxes:
 
     def __init__(self, b: torch.Tensor, ids: torch.Tensor | None) -> None:
         self.b, self.ids = b, ids
-        self.area = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+        self.area = box_area(b)
 
     def __len__(self) -> int:
         return self.b.shape[0]
@@ -176,7 +176,6 @@ def non_max_suppression(
     multi_label: bool = False,
     max_det: int = 300,
     max_nms: int = 30000,
-    max_wh: int = 7680,
     time_limit: float | None = None,
 ) -> list[torch.Tensor]:
     """Per image, an (n, 6) tensor [x1, y1, x2, y2, conf, cls] sorted by conf, from the model's (B, 4+nc, A) output.
@@ -184,8 +183,8 @@ def non_max_suppression(
     A candidate is a (box, class) pair with score > conf: the best class only, or every class over `conf` with
     `multi_label` (what validation uses, so a box can count for two classes). Only the top `max_nms` candidates
     by score enter NMS. NMS is class-aware (boxes of different classes never suppress each other) unless
-    `agnostic`. `max_wh` is accepted for compatibility with the cls * max_wh offset formulation but not needed:
-    classes are separated exactly (module docstring). `time_limit` (default 2.0 + 0.05 * batch seconds) bounds
+    `agnostic`; classes are separated exactly, with no cls * max_wh box offset (module docstring).
+    `time_limit` (default 2.0 + 0.05 * batch seconds) bounds
     the whole batch: past it, a warning is logged and the images not yet done come back empty (the one in
     progress keeps the boxes kept so far) instead of stalling validation.
     """

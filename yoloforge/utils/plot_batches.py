@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from yoloforge.utils.annotate import draw_boxes
+from yoloforge.utils.boxes import to_numpy
 from yoloforge.utils.io import atomic_write_bytes
 
 MAX_MOSAIC = 1920  # longest side of the mosaic in pixels
@@ -25,15 +26,9 @@ MIN_TILE = 320  # small images are enlarged up to this so box labels stay legibl
 Boxes = tuple[np.ndarray, np.ndarray, np.ndarray | None]  # xyxy pixels, cls, conf (None for ground truth)
 
 
-def _numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
 def _to_bhwc_uint8(images: Any) -> np.ndarray:
     """The batch as (B, H, W, 3) uint8 RGB whatever layout and range it came in."""
-    a = _numpy(images)
+    a = to_numpy(images)
     if a.ndim == 3:
         a = a[None]
     if a.ndim != 4:
@@ -64,7 +59,7 @@ def _predictions(preds: Sequence[Any], n: int, conf_thresh: float) -> list[Boxes
     """Per-image (k, 6) `x1, y1, x2, y2, conf, cls` kept above conf_thresh."""
     out: list[Boxes] = []
     for i in range(n):
-        p = _numpy(preds[i]).astype(np.float64).reshape(-1, 6) if i < len(preds) else np.zeros((0, 6))
+        p = to_numpy(preds[i]).astype(np.float64).reshape(-1, 6) if i < len(preds) else np.zeros((0, 6))
         p = p[np.isfinite(p).all(1) & (p[:, 4] >= conf_thresh)]
         out.append((p[:, :4], p[:, 5].astype(int), p[:, 4]))
     return out
@@ -136,7 +131,7 @@ def plot_image_grid(
     if isinstance(targets_or_preds, list | tuple):
         per_image = _predictions(targets_or_preds, n, conf_thresh)
     else:
-        per_image = _ground_truth(_numpy(targets_or_preds), n, h, w)
+        per_image = _ground_truth(to_numpy(targets_or_preds), n, h, w)
     fnames = list(fnames or [])
     mosaic = np.full((nrows * th, ncols * tw, 3), 255, np.uint8)
     for i in range(n):

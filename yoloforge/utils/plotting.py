@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from yoloforge.metrics.ap import smooth as ap_smooth
 from yoloforge.utils.io import atomic_write_bytes
 
 DPI = 160
@@ -204,24 +205,6 @@ def _row_names(names: Names, n: int, classes: Any) -> list[str]:
     return [table[c] for c in ids] + [str(i) for i in range(len(ids), n)]
 
 
-def box_smooth(y: np.ndarray, fraction: float = 0.1) -> np.ndarray:
-    """NaN-aware box filter over ~2*fraction of the points, ends padded with the end values.
-
-    The metrics pick the reported confidence as the argmax of the mean F1 smoothed like this (10% of the
-    grid), so the annotated "all classes F1 at conf" matches the P and R printed for the run.
-    """
-    y = np.asarray(y, dtype=float)
-    width = round(len(y) * fraction * 2) // 2 + 1
-    if len(y) == 0 or width <= 1:
-        return y.copy()
-    pad = width // 2
-    padded = np.concatenate([np.full(pad, y[0]), y, np.full(pad, y[-1])])
-    finite = np.isfinite(padded)
-    num = np.convolve(np.where(finite, padded, 0.0), np.ones(width), mode="valid")
-    den = np.convolve(finite.astype(float), np.ones(width), mode="valid")
-    return np.divide(num, den, out=np.full(len(y), np.nan), where=den > 0)
-
-
 def plot_pr_curve(px: Any, py: Any, ap: Any, names: Names, path: str | Path, *, classes: Any = None) -> Path:
     """Precision-recall per class plus the class mean, labelled with mAP@0.5.
 
@@ -262,7 +245,7 @@ def plot_mc_curve(
     ax = fig.subplots()
     _class_curves(ax, px, py, _row_names(names, nc, classes))
     if nc:
-        mean = box_smooth(_finite_mean(py, axis=0))
+        mean = ap_smooth(_finite_mean(py, axis=0), 0.1)  # as the metrics pick the conf
         if np.isfinite(mean).any():
             i = int(np.nanargmax(mean))
             label = f"all classes {mean[i]:.2f} at {px[i]:.2f}"
