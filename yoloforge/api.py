@@ -163,7 +163,7 @@ class YOLO:
         return export_model(self, self._settings("export", kwargs).config)
 
     def __repr__(self) -> str:
-        return f"YOLO({self.source!r}: {self.model.display_name}, nc={self.model.nc})"
+        return f"YOLO({self.source!r}: {getattr(self.model, 'display_name', 'exported')}, nc={self.model.nc})"
 
 
 # Saved training args that sensibly carry over to val/predict on the same checkpoint.

@@ -35,7 +35,7 @@ def test_exported_predict_and_val_match_the_checkpoint(small_set: dict[str, Path
     pt = YOLO(str(small_set["pt"]))
     exported = Path(pt.export(format=fmt, imgsz=160, dynamic=dynamic))
     ex = YOLO(str(exported))
-    assert ex.names == pt.names
+    assert ex.names == pt.names and "nc=80" in repr(ex)
     # batch=2 over images of different shapes: both letterbox to the full 160x160 square, as a fixed export must
     common = {"imgsz": 160, "verbose": False, "batch": 1 if dynamic else 2}
     for a, b in zip(pt.predict(str(small_set["images"]), **common), ex.predict(str(small_set["images"]), **common),

@@ -13,7 +13,7 @@ import torch
 
 from tests.integrations.support import isolate
 from yoloforge.cfg.schema import RunConfig
-from yoloforge.cfg.user import UserSettings
+from yoloforge.cfg.user import KEYS, UserSettings
 from yoloforge.engine.callbacks import Callbacks
 from yoloforge.integrations import LOGGERS, register_loggers
 from yoloforge.integrations.base import RunLogger, epoch_scalars, final_scalars, flat_params
@@ -81,6 +81,7 @@ FULL_RUN = ("on_pretrain_routine_end", "on_fit_epoch_end", "on_train_end", "tear
 
 
 def test_only_enabled_loggers_register() -> None:
+    pytest.importorskip("mlflow")
     callbacks = Callbacks()
     assert register_loggers(callbacks, UserSettings(**NONE_ON)) == []
     assert callbacks.subscribers("on_fit_epoch_end") == []
@@ -89,6 +90,9 @@ def test_only_enabled_loggers_register() -> None:
 
 
 def test_settings_are_read_when_not_given(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("wandb")
+    for key in KEYS:  # no YOLOFORGE_<KEY> from the developer's shell
+        monkeypatch.delenv(f"YOLOFORGE_{key.upper()}", raising=False)
     monkeypatch.setenv("YOLOFORGE_CONFIG_DIR", str(tmp_path))
     monkeypatch.setenv("YOLOFORGE_TENSORBOARD", "0")
     monkeypatch.setenv("YOLOFORGE_WANDB", "yes")

@@ -29,7 +29,6 @@ from yoloforge.utils.log import LOGGER
 
 SETTINGS_FILE = "settings.yaml"
 ENV_PREFIX = "YOLOFORGE_"
-LOGGER_KEYS = ("tensorboard", "mlflow", "comet", "clearml", "wandb")
 _warned: set[str] = set()
 
 
@@ -157,12 +156,11 @@ def load_user_settings() -> UserSettings:
 
 
 def _check_keys(keys: Any) -> None:
-    import difflib
+    from yoloforge.cfg.resolve import did_you_mean
 
     for key in keys:
         if key not in KEYS:
-            close = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.6)
-            hint = f": did you mean '{close[0]}'?" if close else f"; settings are: {', '.join(KEYS)}"
+            hint = did_you_mean(str(key), KEYS) or f"; settings are: {', '.join(KEYS)}"
             raise ConfigError(f"unknown user setting '{key}'{hint}")
 
 
@@ -177,11 +175,8 @@ def _write(path: Path, values: dict[str, Any]) -> None:
     from yoloforge.utils.io import atomic_write_text
 
     header = "# yoloforge user settings. Change with `yoloforge settings key=value`; list with `yoloforge settings`.\n"
-    # private to the user (it may hold api_key): atomic writes keep the mode of the file they replace
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)
-    atomic_write_text(path, header + yaml.safe_dump(values, sort_keys=False, allow_unicode=True))
+    # private to the user (it may hold api_key)
+    atomic_write_text(path, header + yaml.safe_dump(values, sort_keys=False, allow_unicode=True), mode=0o600)
 
 
 def save_user_settings(changes: dict[str, Any]) -> UserSettings:

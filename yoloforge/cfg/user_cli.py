@@ -10,7 +10,6 @@ the settings apply wherever yoloforge runs later. Exit codes: 0 done, 2 bad key 
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ def show() -> int:
 
 def _parse(tokens: list[str]) -> dict[str, Any]:
     """key=value tokens into changes; paths made absolute so they mean the same from any folder."""
+    from yoloforge.cfg.resolve import did_you_mean
     from yoloforge.cfg.user import KEYS
     from yoloforge.errors import ConfigError
 
@@ -62,8 +62,7 @@ def _parse(tokens: list[str]) -> dict[str, Any]:
         key, sep, value = token.partition("=")
         key = key.strip().lstrip("-")
         if not sep:
-            close = difflib.get_close_matches(key, [*KEYS, "reset", "help"], n=1, cutoff=0.6)
-            hint = f": did you mean '{close[0]}'?" if close else "; write key=value, e.g. datasets_dir=~/datasets"
+            hint = did_you_mean(key, [*KEYS, "reset", "help"]) or "; write key=value, e.g. datasets_dir=~/datasets"
             raise ConfigError(f"unexpected argument '{token}'{f'; write {key}=<value>' if key in KEYS else hint}")
         value = value.strip()
         if key in PATH_KEYS:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from yoloforge.errors import ConfigError
-from yoloforge.export import FORMATS, ExportError, export_suffix, require
+from yoloforge.export import FORMATS, SUFFIXES, ExportError, require
 from yoloforge.export.metadata import ExportMeta, build_meta
 from yoloforge.utils.log import LOGGER
 
@@ -71,7 +71,7 @@ def output_path(model: DetectionModel, source: str | None, fmt: str, out: str | 
     ckpt = Path(source) if source and Path(source).suffix.lower() == ".pt" else None
     stem = ckpt.stem if ckpt else model.display_name
     folder = Path(out) if out is not None else (ckpt.parent if ckpt else Path.cwd())
-    return folder / f"{stem}{export_suffix(fmt)}"
+    return folder / f"{stem}{SUFFIXES[fmt]}"
 
 
 def _write(fmt: str, m: torch.nn.Module, im: torch.Tensor, path: Path, meta: ExportMeta, cfg: RunConfig) -> None:

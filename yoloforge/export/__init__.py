@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from yoloforge.errors import YoloforgeError
+from yoloforge.utils.io import default_mode
 
 FORMATS = ("torchscript", "onnx", "openvino")
 SUFFIXES = {"torchscript": ".torchscript", "onnx": ".onnx", "openvino": "_openvino_model"}
@@ -43,20 +44,6 @@ def require(module: str, purpose: str) -> ModuleType:
         ) from None
 
 
-def available(module: str) -> bool:
-    """True when an optional package imports (used to skip optional steps such as ONNX simplification)."""
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True
-
-
-def export_suffix(fmt: str) -> str:
-    """What an exported file's name ends with, e.g. best.pt -> best.onnx or best_openvino_model/."""
-    return SUFFIXES[fmt]
-
-
 @contextlib.contextmanager
 def quiet_tracing() -> Iterator[None]:
     """Silence the tracer's known, harmless notes (strides read as constants; deprecated-API banners).
@@ -74,24 +61,9 @@ def quiet_tracing() -> Iterator[None]:
         yield
 
 
-def _dir_mode() -> int:
-    """Permissions a plain mkdir would give (mkdtemp's folders are private; exports are not)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o777 & ~mask
-
-
-def write_file(path: Path, data: bytes) -> Path:
-    """Write `data` atomically (temporary file, fsync, rename) with the usual permissions."""
-    from yoloforge.utils.io import atomic_write_bytes
-
-    atomic_write_bytes(path, data)
-    return path
-
-
 def publish_dir(new: Path, target: Path) -> None:
     """Rename a finished folder into place; an old `target` is moved aside first, deleted afterwards."""
-    os.chmod(new, _dir_mode())
+    os.chmod(new, default_mode(directory=True))  # mkdtemp's folders are private; exports are not
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))

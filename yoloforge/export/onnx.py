@@ -16,8 +16,9 @@ from typing import Any
 import torch
 
 from yoloforge.errors import ConfigError
-from yoloforge.export import ExportError, available, quiet_tracing, require, write_file
+from yoloforge.export import ExportError, quiet_tracing, require
 from yoloforge.export.metadata import ExportMeta, to_strings
+from yoloforge.utils.io import atomic_write_bytes
 from yoloforge.utils.log import LOGGER
 
 DEFAULT_OPSET = 19
@@ -57,7 +58,7 @@ def export_onnx(
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as e:
         raise ExportError(f"the exported ONNX graph does not pass onnx.checker: {e}") from None
-    write_file(path, proto.SerializeToString())
+    atomic_write_bytes(path, proto.SerializeToString())
     return path
 
 
@@ -84,10 +85,11 @@ def trace_onnx(model: torch.nn.Module, im: torch.Tensor, opset: int, dynamic: bo
 
 def _simplify(proto: Any) -> Any:
     """Fold constants and fuse shape arithmetic with onnxslim when installed; never fatal."""
-    if not available("onnxslim"):
+    try:
+        import onnxslim
+    except ImportError:
         LOGGER.info("ONNX: simplification skipped (onnxslim is not installed: pip install 'yoloforge[export]')")
         return proto
-    import onnxslim
 
     before = len(proto.graph.node)
     try:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from yoloforge.export import quiet_tracing, write_file
+from yoloforge.export import quiet_tracing
 from yoloforge.export.metadata import ExportMeta, to_json
+from yoloforge.utils.io import atomic_write_bytes
 
 EXTRA_FILE = "config.json"
 
@@ -23,5 +24,5 @@ def export_torchscript(model: torch.nn.Module, im: torch.Tensor, path: Path, met
         traced = torch.jit.trace(model, im, strict=False, check_trace=False)  # the check re-runs the model twice
         buf = io.BytesIO()
         torch.jit.save(traced, buf, _extra_files={EXTRA_FILE: to_json(meta)})
-    write_file(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return path

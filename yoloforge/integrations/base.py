@@ -13,6 +13,7 @@ Numbers: each epoch's results.csv row, with the same names (`train/box_loss`, `m
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,13 @@ MAX_IMAGES = 16
 def epoch_step(trainer: Any) -> int:
     """The epoch as results.csv numbers it (1-based)."""
     return int(trainer.epoch) + 1
+
+
+def run_names(trainer: Any, env_var: str | None = None) -> tuple[str, str]:
+    """(project, run name): $env_var if set, else the project folder's name or 'yoloforge'; the run folder's name."""
+    save_dir = Path(trainer.save_dir)
+    project = (os.environ.get(env_var) if env_var else None) or save_dir.parent.name or "yoloforge"
+    return project, save_dir.name
 
 
 def epoch_scalars(trainer: Any) -> dict[str, float]:

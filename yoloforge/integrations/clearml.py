@@ -21,7 +21,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from yoloforge.integrations.base import RunLogger, best_weights, final_scalars, run_files, run_images, run_params
+from yoloforge.integrations.base import (
+    RunLogger,
+    best_weights,
+    epoch_step,
+    final_scalars,
+    run_files,
+    run_images,
+    run_names,
+    run_params,
+)
 
 
 def title_series(key: str) -> tuple[str, str]:
@@ -74,10 +83,10 @@ class ClearMLLogger(RunLogger):
         if Task.is_offline() and hasattr(Task, "_report_subprocess_enabled"):
             # offline, the reporting subprocess only makes Task.close() wait 10 s for it: report in a thread
             Task._report_subprocess_enabled = False
-        save_dir = Path(trainer.save_dir)
+        project, name = run_names(trainer)
         return Task.init(
-            project_name=save_dir.parent.name or "yoloforge",
-            task_name=save_dir.name,
+            project_name=project,
+            task_name=name,
             reuse_last_task_id=False,
             auto_connect_frameworks=NO_AUTO_CONNECT,
             auto_connect_arg_parser=False,
@@ -93,7 +102,7 @@ class ClearMLLogger(RunLogger):
 
     def finish(self, trainer: Any) -> None:
         logger = self.task.get_logger()
-        step = int(trainer.epoch) + 1
+        step = epoch_step(trainer)
         for key, value in final_scalars(trainer).items():
             logger.report_single_value(key, value)
         for path in run_images(trainer.save_dir):

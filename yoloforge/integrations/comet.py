@@ -18,7 +18,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from yoloforge.integrations.base import RunLogger, best_weights, final_scalars, run_files, run_images, run_params
+from yoloforge.integrations.base import (
+    RunLogger,
+    best_weights,
+    epoch_step,
+    final_scalars,
+    run_files,
+    run_images,
+    run_names,
+    run_params,
+)
 
 QUIET = {
     "log_code": False, "log_graph": False, "auto_param_logging": False, "auto_metric_logging": False,
@@ -60,20 +69,20 @@ class CometLogger(RunLogger):
         import comet_ml
 
         save_dir = Path(trainer.save_dir)
-        project = os.environ.get("COMET_PROJECT_NAME") or save_dir.parent.name or "yoloforge"
+        project, name = run_names(trainer, "COMET_PROJECT_NAME")
         if os.environ.get("COMET_MODE", "").lower() == "offline" or not _api_key():
             directory = os.environ.get("COMET_OFFLINE_DIRECTORY") or str(save_dir / "comet")
             experiment = comet_ml.OfflineExperiment(project_name=project, offline_directory=directory, **QUIET)
         else:
             experiment = comet_ml.Experiment(project_name=project, **QUIET)
-        experiment.set_name(save_dir.name)
+        experiment.set_name(name)
         return experiment
 
     def log_epoch(self, trainer: Any, step: int, scalars: dict[str, float]) -> None:
         self.experiment.log_metrics(scalars, step=step, epoch=step)
 
     def finish(self, trainer: Any) -> None:
-        step = int(trainer.epoch) + 1
+        step = epoch_step(trainer)
         self.experiment.log_metrics(final_scalars(trainer), step=step, epoch=step)
         for path in run_images(trainer.save_dir):
             self.experiment.log_image(str(path), name=path.stem, step=step)

@@ -19,7 +19,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from yoloforge.integrations.base import RunLogger, best_weights, final_scalars, flat_params, run_files, run_images
+from yoloforge.integrations.base import (
+    RunLogger,
+    best_weights,
+    epoch_step,
+    final_scalars,
+    flat_params,
+    run_files,
+    run_images,
+    run_names,
+)
 
 BATCH = 100  # MLflow's limit of params per log_batch call
 MAX_PARAM_CHARS = 6000
@@ -62,7 +71,7 @@ class MLflowLogger(RunLogger):
         return f"{uri} run {self.run_id}"
 
     def _create_run(self, trainer: Any) -> str:
-        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or Path(trainer.save_dir).parent.name or "yoloforge"
+        name, run_name = run_names(trainer, "MLFLOW_EXPERIMENT_NAME")
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
@@ -71,7 +80,7 @@ class MLflowLogger(RunLogger):
                 experiment_id = self.client.get_experiment_by_name(name).experiment_id
         else:
             experiment_id = experiment.experiment_id
-        return self.client.create_run(experiment_id, run_name=Path(trainer.save_dir).name).info.run_id
+        return self.client.create_run(experiment_id, run_name=run_name).info.run_id
 
     def _log_metrics(self, scalars: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -86,7 +95,7 @@ class MLflowLogger(RunLogger):
     def finish(self, trainer: Any) -> None:
         final = final_scalars(trainer)
         if final:
-            self._log_metrics(final, int(trainer.epoch) + 1)
+            self._log_metrics(final, epoch_step(trainer))
         for path in run_files(trainer.save_dir):
             self.client.log_artifact(self.run_id, str(path))
         for path in run_images(trainer.save_dir):

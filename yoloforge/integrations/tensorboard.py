@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from yoloforge.integrations.base import RunLogger, final_scalars, flat_params, run_images
+from yoloforge.integrations.base import RunLogger, epoch_step, final_scalars, flat_params, run_images
 
 
 class TensorBoardLogger(RunLogger):
@@ -45,7 +45,7 @@ class TensorBoardLogger(RunLogger):
     def finish(self, trainer: Any) -> None:
         import cv2
 
-        step = int(trainer.epoch) + 1
+        step = epoch_step(trainer)
         for key, value in final_scalars(trainer).items():
             self.writer.add_scalar(key, value, step)
         for path in run_images(trainer.save_dir):

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from yoloforge.integrations.base import RunLogger, best_weights, final_scalars, run_images, run_params
+from yoloforge.integrations.base import (
+    RunLogger,
+    best_weights,
+    epoch_step,
+    final_scalars,
+    run_images,
+    run_names,
+    run_params,
+)
 
 
 def _logged_in() -> bool:
@@ -54,8 +62,8 @@ class WandbLogger(RunLogger):
         if self.own:
             save_dir = Path(trainer.save_dir)
             mode = os.environ.get("WANDB_MODE") or ("online" if _logged_in() else "offline")
-            self.run = wandb.init(project=os.environ.get("WANDB_PROJECT") or save_dir.parent.name or "yoloforge",
-                                  name=save_dir.name, dir=str(save_dir), mode=mode, config=run_params(trainer),
+            project, name = run_names(trainer, "WANDB_PROJECT")
+            self.run = wandb.init(project=project, name=name, dir=str(save_dir), mode=mode, config=run_params(trainer),
                                   settings=_settings(wandb))  # fmt: skip
         else:
             self.run = wandb.run
@@ -74,7 +82,7 @@ class WandbLogger(RunLogger):
     def finish(self, trainer: Any) -> None:
         import wandb
 
-        step = int(trainer.epoch) + 1
+        step = epoch_step(trainer)
         self.run.summary.update(final_scalars(trainer))
         images = {f"plots/{p.stem}": wandb.Image(str(p)) for p in run_images(trainer.save_dir)}
         if images:

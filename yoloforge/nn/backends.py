@@ -22,18 +22,23 @@ Shape = tuple[int | None, ...]
 
 
 class Backend:
-    """An exported model plus its metadata; subclasses implement `_run` for one runtime."""
+    """An exported model plus its metadata; subclasses implement `_run` for one runtime.
 
-    format = ""
+    `channels` is the output's static size along dim 1 (4 + nc) when the runtime knows it, else None.
+    """
 
-    def __init__(self, path: Path, meta: ExportMeta | None, input_shape: Shape, device: torch.device) -> None:
+    def __init__(
+        self, path: Path, meta: ExportMeta | None, input_shape: Shape, device: torch.device, channels: int | None = None
+    ) -> None:
         self.path, self.device, self.input_shape = path, device, input_shape
         if meta is None:  # a file from another exporter, without metadata: infer what the shape tells
             h, w = input_shape[2:] if None not in input_shape[2:] else (640, 640)
             meta = ExportMeta(names={}, imgsz=(int(h), int(w)))
         self.meta = meta
         self.names: dict[int, str] = dict(meta.names)
-        self.stride, self.imgsz, self.task, self.half = meta.stride, meta.imgsz, meta.task, meta.half
+        if not self.names and channels is not None:  # no metadata: number the classes from the output shape
+            self.names = {i: f"class{i}" for i in range(channels - 4)}
+        self.stride, self.imgsz, self.task = meta.stride, meta.imgsz, meta.task
         self.dynamic = None in input_shape  # input_shape: (batch, 3, h, w), None where any size runs
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,7 +47,7 @@ class Backend:
             raise ExportError(f"{self.path.name} expects a float batch scaled to 0..1, got {x.dtype} (divide by 255)")
         self.check_shape(tuple(x.shape))
         y = self._run(x)
-        if not self.names:  # no metadata: number the classes
+        if not self.names:  # no metadata and no static output shape: number the classes on first use
             self.names.update({i: f"class{i}" for i in range(y.shape[1] - 4)})
         return y.to(device=x.device, dtype=x.dtype)
 
@@ -56,11 +61,6 @@ class Backend:
         if any(s % self.stride for s in shape[2:]):
             raise ExportError(f"{self.path.name}: input height and width must be multiples of {self.stride}, "
                               f"got {tuple(shape[2:])}")  # fmt: skip
-
-    def warmup(self) -> None:
-        """One pass at the exported size, so the first real batch does not pay for lazy initialisation."""
-        b = self.input_shape[0] or 1
-        self(torch.zeros(b, 3, *self.imgsz, device=self.device))
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -76,8 +76,6 @@ def _numpy(x: torch.Tensor, dtype: Any) -> np.ndarray:
 class OnnxBackend(Backend):
     """onnxruntime session; CUDA provider when asked for and installed, otherwise CPU."""
 
-    format = "onnx"
-
     def __init__(self, path: Path, device: torch.device) -> None:
         ort = require("onnxruntime", "Running ONNX models")
         providers = ["CPUExecutionProvider"]
@@ -91,7 +89,9 @@ class OnnxBackend(Backend):
         inp = self.session.get_inputs()[0]
         self.input_name, self.dtype = inp.name, np.float16 if inp.type == "tensor(float16)" else np.float32
         shape = tuple(d if isinstance(d, int) else None for d in inp.shape)
-        super().__init__(path, from_strings(props) if props else None, shape, device)
+        out_shape = self.session.get_outputs()[0].shape
+        channels = out_shape[1] if len(out_shape) == 3 and isinstance(out_shape[1], int) else None
+        super().__init__(path, from_strings(props) if props else None, shape, device, channels)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         out = self.session.run(None, {self.input_name: _numpy(x, self.dtype)})[0]
@@ -100,8 +100,6 @@ class OnnxBackend(Backend):
 
 class TorchScriptBackend(Backend):
     """torch.jit.load; metadata from the `config.json` extra file (or `config.txt` from other exporters)."""
-
-    format = "torchscript"
 
     def __init__(self, path: Path, device: torch.device) -> None:
         extra = {"config.json": "", "config.txt": ""}
@@ -129,8 +127,6 @@ class TorchScriptBackend(Backend):
 class OpenVINOBackend(Backend):
     """OpenVINO runtime on CPU, from an IR folder holding one .xml/.bin pair and metadata.yaml."""
 
-    format = "openvino"
-
     def __init__(self, folder: Path, device: torch.device) -> None:
         ov = require("openvino", "Running OpenVINO models")
         xmls = sorted(folder.glob("*.xml"))
@@ -145,7 +141,9 @@ class OpenVINOBackend(Backend):
         self.compiled = core.compile_model(core.read_model(str(xmls[0])), "CPU", config)
         ps = self.compiled.input(0).get_partial_shape()
         shape = tuple(d.get_length() if d.is_static else None for d in ps)
-        super().__init__(folder, meta, shape, device)
+        out = self.compiled.output(0).get_partial_shape()
+        channels = out[1].get_length() if len(out) == 3 and out[1].is_static else None
+        super().__init__(folder, meta, shape, device, channels)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         out = self.compiled(_numpy(x, np.float32))[self.compiled.output(0)]
@@ -180,12 +178,13 @@ def is_exported(path: str | Path) -> bool:
 
 
 def _as_device(device: str | int | torch.device | None) -> torch.device:
+    from yoloforge.engine.devices import select_devices
+
     if isinstance(device, torch.device):
         return device
-    text = str(device if device is not None else "").strip().lower()
-    if text.isdigit():
-        return torch.device("cuda", int(text))
-    return torch.device(text or "cpu")
+    if device is None or str(device).strip() == "":
+        return torch.device("cpu")
+    return select_devices(str(device))[0]
 
 
 class ExportedModel(torch.nn.Module):
@@ -199,9 +198,15 @@ class ExportedModel(torch.nn.Module):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
-        self.names = dict(backend.names)
-        self.nc = len(self.names)
         self.register_buffer("stride", torch.tensor([float(backend.stride)]), persistent=False)
+
+    @property
+    def names(self) -> dict[int, str]:
+        return self.backend.names
+
+    @property
+    def nc(self) -> int:
+        return len(self.backend.names)
 
     @property
     def fixed_shape(self) -> bool:
