@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,16 @@ def _isolated_user_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         mp.setenv("YOLOFORGE_CONFIG_DIR", str(tmp_path_factory.mktemp("yoloforge-config")))
         mp.setenv("YOLOFORGE_TENSORBOARD", "0")
         yield
+
+
+@pytest.fixture(autouse=True)
+def _capture_yoloforge_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Once a run has called setup_logging(), yoloforge's logger stops propagating; attach pytest's handler
+    to it directly so caplog sees its messages whatever ran earlier in the same worker."""
+    logger = logging.getLogger("yoloforge")
+    logger.addHandler(caplog.handler)
+    yield
+    logger.removeHandler(caplog.handler)
 
 
 @pytest.fixture(scope="session")

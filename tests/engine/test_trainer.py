@@ -70,10 +70,12 @@ def test_events_fire_in_order_and_a_failing_callback_is_harmless(
     assert events.count("on_train_batch_end") == events.count("on_train_batch_start") >= 2
 
 
-def test_run_folders_are_numbered(tmp_path: Path) -> None:
+def test_run_folders_are_numbered_and_ignored_settings_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "train").mkdir()
-    yolo, _ = train(tmp_path, name=None, epochs=1)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="yoloforge"):
+        yolo, _ = train(tmp_path, name=None, epochs=1, multi_scale=True)  # type: ignore[arg-type]
     assert yolo.save_dir == tmp_path / "train2"
+    assert "multi_scale=True is not supported" in caplog.text
 
 
 def test_resuming_a_finished_run_says_so(

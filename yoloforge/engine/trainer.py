@@ -29,6 +29,7 @@ from yoloforge.utils.log import LOGGER
 
 NONFINITE_LIMIT = 5  # consecutive non-finite losses or gradients that end a run
 MAX_GRAD_NORM = 10.0
+NOT_YET_SUPPORTED = ("multi_scale", "profile")  # accepted by the schema (the incumbent's keys), not acted on
 
 
 class TrainingError(YoloforgeError, RuntimeError):
@@ -80,6 +81,10 @@ class Trainer:
         self.data = load_dataset_yaml(cfg.data)
         if ctx.is_main:
             LOGGER.info(describe(self.data))
+            for key in NOT_YET_SUPPORTED:
+                if getattr(cfg, key):
+                    LOGGER.warning("%s=%s is not supported by yoloforge's trainer yet and is ignored", key,
+                                   getattr(cfg, key))  # fmt: skip
         # channels-last: oneDNN and cuDNN convolve it faster (measured +20% per CPU step at 320 and 640)
         if self.resume_ckpt is not None:  # _restore puts the weights back; only the architecture is needed here
             self.arch, self.weights = self.resume_ckpt["model"]["yaml"], None
