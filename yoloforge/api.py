@@ -37,7 +37,7 @@ class YOLO:
         self.transferred: tuple[int, int] | None = None
         self.save_dir: Path | None = None
         self.callbacks = Callbacks()
-        from yoloforge.nn.backends import ExportedModel, is_exported, load_backend
+        from yoloforge.engine.export.runtime import ExportedModel, is_exported, load_backend
 
         suffix = Path(self.source).suffix.lower()
         self.exported = is_exported(self.source)
@@ -60,7 +60,7 @@ class YOLO:
 
     def load(self, weights: str | Path) -> YOLO:
         """Copy every tensor whose name and shape match from a checkpoint; log how many."""
-        from yoloforge.engine.train_setup import transfer
+        from yoloforge.engine.train.setup import transfer
         from yoloforge.nn.checkpoint import load_checkpoint
 
         self.transferred = transfer(self.model, load_checkpoint(weights)["model"]["state_dict"], str(weights))
@@ -116,7 +116,7 @@ class YOLO:
 
     def _resume(self, kwargs: dict[str, Any]) -> dict[str, float]:
         from yoloforge.engine.launch import run_training
-        from yoloforge.engine.train_state import check_resumable, finished, resume_config
+        from yoloforge.engine.train.resume import check_resumable, finished, resume_config
         from yoloforge.nn.checkpoint import load_checkpoint
 
         path = Path(kwargs["resume"] if isinstance(kwargs["resume"], str) else self.source)
@@ -144,13 +144,13 @@ class YOLO:
 
     def val(self, **kwargs: Any) -> Any:
         """Validate on `data=` (split `val` by default); returns metrics (box.map, box.map50, results_dict ...)."""
-        from yoloforge.engine.val_mode import validate
+        from yoloforge.engine.val.mode import validate
 
         return validate(self.model, self._settings("val", kwargs).config)
 
     def predict(self, source: Any = None, stream: bool = False, **kwargs: Any) -> Any:
         """Detect objects in `source` (image, folder, glob, .txt, array, PIL, list); stream=True yields Results."""
-        from yoloforge.engine.predictor import predict
+        from yoloforge.engine.predict.predictor import predict
 
         return predict(self.model, self._settings("predict", kwargs).config, source, stream=stream)
 
@@ -158,7 +158,7 @@ class YOLO:
 
     def export(self, **kwargs: Any) -> Path:
         """Write the model as torchscript (default), onnx or openvino next to its checkpoint; returns the path."""
-        from yoloforge.engine.exporter import export_model
+        from yoloforge.engine.export.exporter import export_model
 
         return export_model(self, self._settings("export", kwargs).config)
 

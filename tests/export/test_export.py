@@ -16,9 +16,9 @@ import torch
 from tests.export import assert_same_predictions, images_batch
 from yoloforge import __version__
 from yoloforge.cfg.schema import RunConfig
+from yoloforge.engine.export.runtime import load_backend
 from yoloforge.errors import YoloforgeError
 from yoloforge.export import FORMATS
-from yoloforge.nn.backends import load_backend
 
 IMGSZ = 160
 
@@ -35,7 +35,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, fixtures_dir: Path):
 @pytest.fixture(scope="module")
 def exported(trained) -> dict[str, Path]:
     """Each format exported once, static shape (2, 3, 160, 160), written beside best.pt."""
-    from yoloforge.engine.exporter import export_model
+    from yoloforge.engine.export.exporter import export_model
 
     return {f: export_model(trained, RunConfig(mode="export", format=f, imgsz=IMGSZ, batch=2)) for f in FORMATS}
 

@@ -26,13 +26,13 @@ def random_yolo():
 
 
 def _export(yolo, **kw) -> Path:
-    from yoloforge.engine.exporter import export_model
+    from yoloforge.engine.export.exporter import export_model
 
     return export_model(yolo, RunConfig(mode="export", imgsz=160, **kw))
 
 
 def test_dynamic_onnx_runs_at_two_sizes(random_yolo, tmp_path: Path, monkeypatch, coco128_dir: Path) -> None:
-    from yoloforge.nn.backends import load_backend
+    from yoloforge.engine.export.runtime import load_backend
 
     monkeypatch.chdir(tmp_path)  # a YAML-built model is written to the current folder, named after it
     records: list[logging.LogRecord] = []
@@ -65,7 +65,7 @@ def test_missing_export_runtime_names_the_extra(random_yolo, monkeypatch, module
 
 
 def test_missing_onnxruntime_names_the_extra(monkeypatch, tmp_path: Path) -> None:
-    from yoloforge.nn.backends import load_backend
+    from yoloforge.engine.export.runtime import load_backend
 
     path = tmp_path / "model.onnx"
     path.write_bytes(b"not opened")
@@ -82,7 +82,7 @@ def test_bad_settings_are_config_errors(random_yolo) -> None:
 
 
 def test_load_backend_rejects_unknown_files(tmp_path: Path) -> None:
-    from yoloforge.nn.backends import is_exported, load_backend
+    from yoloforge.engine.export.runtime import is_exported, load_backend
 
     assert all(map(is_exported, ("a/best.onnx", "best.torchscript", "best_openvino_model", "m/best.xml")))
     assert not any(map(is_exported, ("best.pt", "yolo11n.yaml")))

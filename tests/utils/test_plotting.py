@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from yoloforge.data.augment.letterbox import letterbox
-from yoloforge.engine.results_csv import write_rows
+from yoloforge.engine.train.results_csv import write_rows
 from yoloforge.metrics.ap import smooth as ap_smooth
 from yoloforge.utils.plot_batches import plot_image_grid
 from yoloforge.utils.plotting import (

@@ -13,7 +13,7 @@ from yoloforge.engine.callbacks import Callbacks
 from yoloforge.engine.devices import select_devices
 from yoloforge.engine.distributed import DistContext, launch
 from yoloforge.engine.run_dir import run_dir
-from yoloforge.engine.trainer import Trainer
+from yoloforge.engine.train.trainer import Trainer
 from yoloforge.errors import ConfigError
 from yoloforge.utils.log import LOGGER
 
@@ -38,7 +38,7 @@ def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
     """This run's dispatcher: built-in plots first, then the user's subscribers (failures are shared with theirs)."""
     run = Callbacks(failures=user.failures)
     if cfg.plots:
-        from yoloforge.engine.plot_callbacks import add_plot_callbacks
+        from yoloforge.engine.train.plot_callbacks import add_plot_callbacks
 
         add_plot_callbacks(run)
     run.extend(user)

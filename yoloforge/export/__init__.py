@@ -2,7 +2,8 @@
 
 The heavy runtimes (onnx, onnxruntime, onnxslim, openvino) are optional extras, imported only when
 a format asks for them; `require` turns their absence into one message naming the extra to install.
-Entry point: `yoloforge.engine.exporter.export_model`; inference from the files: `yoloforge.nn.backends`.
+Entry point: `yoloforge.engine.export.exporter.export_model`; inference from the files:
+`yoloforge.engine.export.runtime`.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from torch import nn
 from yoloforge.cfg.schema import RunConfig
 from yoloforge.data.augment.letterbox import letterbox, scale_boxes_back
 from yoloforge.engine.devices import select_devices
-from yoloforge.engine.results import Results
+from yoloforge.engine.predict.results import Results
+from yoloforge.engine.predict.sources import ImageSource, SourceError, load_source
 from yoloforge.engine.run_dir import run_dir
-from yoloforge.engine.sources import ImageSource, SourceError, load_source
 from yoloforge.errors import ConfigError
 from yoloforge.utils.log import LOGGER
 from yoloforge.utils.nms import non_max_suppression

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from yoloforge.engine.results import Boxes, Results, ResultsError
+from yoloforge.engine.predict.results import Boxes, Results, ResultsError
 
 NAMES = {0: "person", 1: "bicycle", 16: "dog"}
 H, W = 200, 300

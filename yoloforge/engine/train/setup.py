@@ -77,7 +77,7 @@ def build_loaders(cfg: RunConfig, data: Any, batch: int, rank: int, world: int, 
     from yoloforge.data.dataset import DetectionDataset
     from yoloforge.data.files import list_images
     from yoloforge.data.loader import build_dataloader
-    from yoloforge.engine.val_mode import build_val_loader
+    from yoloforge.engine.val.mode import build_val_loader
 
     imgsz = cfg.long_side
     workers = min(cfg.workers, 8)

@@ -22,10 +22,10 @@ import torch
 from yoloforge.api import YOLO
 from yoloforge.cfg.schema import RunConfig
 from yoloforge.data.images import ImageError, read_image
-from yoloforge.engine import sources
-from yoloforge.engine.predictor import predict, predict_settings, preprocess
-from yoloforge.engine.results import Results
-from yoloforge.engine.sources import SourceError, load_source
+from yoloforge.engine.predict import sources
+from yoloforge.engine.predict.predictor import predict, predict_settings, preprocess
+from yoloforge.engine.predict.results import Results
+from yoloforge.engine.predict.sources import SourceError, load_source
 from yoloforge.errors import ConfigError, YoloforgeError
 from yoloforge.utils.boxes import box_iou, xywhn2xyxy
 from yoloforge.utils.log import LOGGER

@@ -19,7 +19,7 @@ from yoloforge.nn.checkpoint import (
 from yoloforge.utils.io import atomic_open
 
 if TYPE_CHECKING:
-    from yoloforge.engine.trainer import Trainer
+    from yoloforge.engine.train.trainer import Trainer
     from yoloforge.nn.model import DetectionModel
 
 
@@ -59,6 +59,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
 
 def load_best(path: Path, device: torch.device) -> DetectionModel:
     """The model in best.pt, prepared exactly as val mode prepares it, so the two give the same numbers."""
-    from yoloforge.engine.val_mode import inference_copy
+    from yoloforge.engine.val.mode import inference_copy
 
     return inference_copy(model_from_checkpoint(load_checkpoint(path)), device)

@@ -12,8 +12,8 @@ import torch
 
 from yoloforge import YOLO
 from yoloforge.engine.callbacks import EVENTS
-from yoloforge.engine.results_csv import COLUMNS
-from yoloforge.engine.trainer import TrainingError
+from yoloforge.engine.train.results_csv import COLUMNS
+from yoloforge.engine.train.trainer import TrainingError
 from yoloforge.errors import CheckpointError, ConfigError
 
 TINY = {"data": "coco8.yaml", "imgsz": 64, "batch": 4, "workers": 0, "device": "cpu", "plots": False,

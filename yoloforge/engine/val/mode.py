@@ -39,10 +39,10 @@ def inference_copy(model: Any, device: Any) -> Any:
 def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     """Validate `model` (a DetectionModel) with `cfg`; returns the metrics object (box.map, results_dict ...)."""
     from yoloforge.data.dataset_yaml import load_dataset_yaml
-    from yoloforge.engine.autobatch import DEFAULT_BATCH
     from yoloforge.engine.devices import select_devices
     from yoloforge.engine.run_dir import run_dir
-    from yoloforge.engine.validator import Validator
+    from yoloforge.engine.train.autobatch import DEFAULT_BATCH
+    from yoloforge.engine.val.validator import Validator
 
     if not cfg.data:
         raise ConfigError("val needs a dataset: add data=coco8.yaml or data=path/to/data.yaml")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from yoloforge import YOLO
-from yoloforge.engine.autobatch import resolve_batch
+from yoloforge.engine.train.autobatch import resolve_batch
 
 
 def test_cpu_uses_16_and_says_so(caplog: pytest.LogCaptureFixture) -> None:

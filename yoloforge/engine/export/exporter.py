@@ -3,7 +3,7 @@
 `export_model(yolo, cfg)` fuses a copy of the model, traces it on a zero batch at `imgsz`, writes the file
 beside the checkpoint (best.pt -> best.onnx, best.torchscript, best_openvino_model/) atomically, with
 metadata (class names, stride, imgsz, task, version, date), and returns its path. The formats live in
-`yoloforge.export`; `yoloforge.nn.backends.load_backend` runs the files.
+`yoloforge.export`; `yoloforge.engine.export.runtime.load_backend` runs the files.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class Validator:
         if plots:
             self._plot_metrics(metrics)
         if keep_preds and self.save_dir is not None:
-            from yoloforge.engine.coco_eval import save_coco_json
+            from yoloforge.engine.val.coco_eval import save_coco_json
 
             metrics.coco = save_coco_json(predictions, self.names, self.save_dir)
         model.train(was_training)

@@ -16,13 +16,13 @@ import torch
 import yaml
 
 from yoloforge.cfg.schema import RunConfig
-from yoloforge.engine import optim
 from yoloforge.engine.callbacks import Callbacks
 from yoloforge.engine.distributed import DistContext, broadcast_flag
-from yoloforge.engine.ema import ModelEMA
-from yoloforge.engine.progress import HEADER, EpochProgress
-from yoloforge.engine.results_csv import read_rows, write_rows
 from yoloforge.engine.seeding import init_seeds, set_rng_state
+from yoloforge.engine.train import optim
+from yoloforge.engine.train.ema import ModelEMA
+from yoloforge.engine.train.progress import HEADER, EpochProgress
+from yoloforge.engine.train.results_csv import read_rows, write_rows
 from yoloforge.errors import YoloforgeError
 from yoloforge.utils.io import atomic_write_text
 from yoloforge.utils.log import LOGGER
@@ -72,8 +72,8 @@ class Trainer:
     # --- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
         from yoloforge.data.dataset_yaml import describe, load_dataset_yaml
-        from yoloforge.engine.autobatch import DEFAULT_FRACTION, auto_batch, resolve_batch
-        from yoloforge.engine.train_setup import build_loaders, build_train_model, freeze_layers
+        from yoloforge.engine.train.autobatch import DEFAULT_FRACTION, auto_batch, resolve_batch
+        from yoloforge.engine.train.setup import build_loaders, build_train_model, freeze_layers
         from yoloforge.loss.detection import DetectionLoss
 
         cfg, ctx = self.cfg, self.ctx
@@ -117,7 +117,7 @@ class Trainer:
             atomic_write_text(self.save_dir / "args.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=False))
 
     def _build_optimizer(self, batch: int, n_images: int) -> None:
-        from yoloforge.engine.train_setup import planned_iterations
+        from yoloforge.engine.train.setup import planned_iterations
 
         cfg = self.cfg
         iterations = planned_iterations(n_images, batch, cfg.nbs, self.epochs)
@@ -141,7 +141,7 @@ class Trainer:
         return DistributedDataParallel(model, device_ids=ids, output_device=ids[0] if ids else None)
 
     def _build_validator(self) -> Any:
-        from yoloforge.engine.validator import Validator
+        from yoloforge.engine.val.validator import Validator
 
         return Validator(self.val_loader, self.data.names, self.cfg, self.device, save_dir=self.save_dir)
 
@@ -203,7 +203,7 @@ class Trainer:
                 self._halve_batch()
 
     def _halve_batch(self) -> None:
-        from yoloforge.engine.train_setup import build_loaders
+        from yoloforge.engine.train.setup import build_loaders
 
         self.optimizer.zero_grad(set_to_none=True)
         self.pending = 0
@@ -363,7 +363,7 @@ class Trainer:
         return False
 
     def _save(self) -> None:
-        from yoloforge.engine.saving import save_epoch
+        from yoloforge.engine.train.saving import save_epoch
 
         states = (*self.ema.ema.state_dict().items(), *self.model.state_dict().items())
         bad = [k for k, v in states if v.is_floating_point() and not torch.isfinite(v).all()]
@@ -377,7 +377,7 @@ class Trainer:
         self.callbacks.run("on_model_save", self)
 
     def _final_validation(self) -> None:
-        from yoloforge.engine.saving import load_best
+        from yoloforge.engine.train.saving import load_best
 
         best = self.wdir / "best.pt"
         model = load_best(best, self.device) if best.exists() else self.ema.ema
