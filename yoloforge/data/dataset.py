@@ -150,7 +150,8 @@ class DetectionDataset(Dataset):
 
     # --- construction --------------------------------------------------------------------------
     def _load_labels(self, im_files: Sequence[str]) -> tuple[list, Any]:
-        from yoloforge.data.labels import load_labels
+        """Verified labels; a training split (augment) must have label files for MIN_LABELLED of its images."""
+        from yoloforge.data.labels import MIN_LABELLED, load_labels
 
         files = list(im_files)
         if self.cfg.fraction < 1.0:
@@ -162,6 +163,7 @@ class DetectionDataset(Dataset):
             single_cls=self.cfg.single_cls,
             classes=self.cfg.classes,
             workers=min(max(self.cfg.workers, 1), os.cpu_count() or 1, 8),
+            min_labelled=MIN_LABELLED if self.augment else 0.0,
             prefix=self.prefix,
         )
         return list(labels), report

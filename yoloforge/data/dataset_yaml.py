@@ -21,7 +21,7 @@ import yaml
 
 from yoloforge.cfg.user import load_user_settings
 from yoloforge.data.download import DownloadItem, download_dataset, parse_download_spec
-from yoloforge.data.files import DatasetError, label_path_for, list_images
+from yoloforge.data.files import DatasetError, find_label_files, list_images
 from yoloforge.utils.log import LOGGER
 
 __all__ = ["PACKAGED_DIR", "DatasetError", "DatasetInfo", "describe", "find_dataset_yaml", "load_dataset_yaml"]
@@ -232,7 +232,7 @@ def describe(info: DatasetInfo) -> str:
             lines.append(f"  {split:<8} none")
             continue
         images = list_images(sources)
-        labels = sum(os.path.isfile(label_path_for(p)) for p in images)
+        labels = find_label_files(images).found
         background = f", {len(images) - labels} without a label file" if labels < len(images) else ""
         lines.append(f"  {split:<8} {len(images)} images, {labels} label files{background}")
         lines.extend(f"           {src}" for src in sources)
