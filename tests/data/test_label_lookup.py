@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -137,4 +139,29 @@ def test_classes_outside_the_dataset_is_one_config_error(tmp_path: Path) -> None
         load_labels([str(im)], 3, names={0: "person", 1: "car", 2: "dog"}, classes=[5], cache=False)
     assert str(e.value) == (
         "classes=[5]: 5 is not a class id of this dataset, which has 3 classes: 0 person, 1 car, 2 dog; use ids 0..2"
+    )
+
+
+def test_cli_refuses_unlabelled_training_and_foreign_classes_in_one_line(tmp_path: Path) -> None:
+    """Item 10 as a new user meets it: `yoloforge train` on photos/ + labels/, then classes=[5] on 3 classes."""
+    _unlabelled(tmp_path / "ds")
+    yaml_file = _label(tmp_path / "ds" / "data.yaml", "path: .\ntrain: photos/tr\nval: photos/tr\nnames: [a, b, c]\n")
+    args = ["model=yolo11n.yaml", "epochs=1", "imgsz=64", "workers=0", "device=cpu", f"project={tmp_path / 'runs'}"]
+
+    def train(*extra: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "yoloforge", "train", f"data={yaml_file}", *args, *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+
+    r = train()
+    last = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert last.startswith("yoloforge: error: train: only 0 of 4 images have a label file")
+    assert str(tmp_path / "ds" / "labels" / "tr" / "0.txt") in last
+    for i in range(4):  # labels beside the images now: training could start, but classes= names a foreign class
+        _label(tmp_path / "ds" / "photos" / "tr" / f"{i}.txt")
+    r = train("classes=[5]")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1] == (
+        "yoloforge: error: classes=[5]: 5 is not a class id of this dataset, which has 3 classes: 0 a, 1 b, 2 c; "
+        "use ids 0..2"
     )

@@ -295,7 +295,9 @@ def _report_lookup(lookup: LabelLookup, prefix: str, min_labelled: float) -> Non
     if found >= max(min_labelled * n, 1e-9):
         return
     i = lookup.exists.index(False)
-    where = f"for {lookup.images[i]}: {' then '.join(lookup.looked_at(i))}"
+    places = lookup.looked_at(i)
+    no_images = " (its path has no 'images' folder)" if len(places) == 1 else ""
+    where = f"for {lookup.images[i]} that is {', then '.join(places)}{no_images}"
     if min_labelled <= 0:
         LOGGER.warning(f"{name}: none of the {plural(n, 'image')} has a label file ({where}); every detection "
                        "will count as a false positive")  # fmt: skip
@@ -303,7 +305,7 @@ def _report_lookup(lookup: LabelLookup, prefix: str, min_labelled: float) -> Non
     raise LabelError(
         f"{name}: only {found} of {plural(n, 'image')} {'has' if found == 1 else 'have'} a label file; a training "
         f"split needs one for at least {min_labelled:.0%} of its images (an empty .txt marks a background). Each "
-        f"image's label file is looked for at its images/ -> labels/ sibling path, then beside the image, {where}."
+        f"image's label file is looked for at its images/ -> labels/ sibling path, then beside the image; {where}."
         f"{_layout_hint(lookup.images[i])}"
     )
 
