@@ -24,10 +24,29 @@ from yoloforge.data.download import DownloadItem, download_dataset, parse_downlo
 from yoloforge.data.files import DatasetError, find_label_files, list_images
 from yoloforge.utils.log import LOGGER
 
-__all__ = ["PACKAGED_DIR", "DatasetError", "DatasetInfo", "describe", "find_dataset_yaml", "load_dataset_yaml"]
+__all__ = [
+    "PACKAGED_DIR",
+    "SINGLE_CLASS_NAME",
+    "DatasetError",
+    "DatasetInfo",
+    "describe",
+    "find_dataset_yaml",
+    "load_dataset_yaml",
+    "run_class_names",
+]
 
 PACKAGED_DIR = Path(__file__).resolve().parents[1] / "cfg" / "datasets"
 SPLITS = ("train", "val", "test")
+SINGLE_CLASS_NAME = "item"  # the one class of a single_cls run (Ultralytics' word, so names match across tools)
+
+
+def run_class_names(names: dict[int, str], single_cls: bool) -> dict[int, str]:
+    """The classes a run trains and reports: the dataset's `names`, or with `single_cls` one class, 'item'.
+
+    single_cls merges every class of the labels into class 0 (labels.load_labels); the model then has one
+    output class, and its name must not be class 0's (calling every car and dog 'person').
+    """
+    return {0: SINGLE_CLASS_NAME} if single_cls else dict(names)
 
 
 @dataclass(frozen=True)
