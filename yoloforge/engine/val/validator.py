@@ -95,7 +95,7 @@ class Validator:
         if keep_preds and self.save_dir is not None:
             from yoloforge.engine.val.coco_eval import save_coco_json
 
-            metrics.coco = save_coco_json(predictions, self.names, self.save_dir)
+            metrics.coco = save_coco_json(predictions, self.loader.dataset.labels, self.names, self.save_dir)
         model.train(was_training)
         return ValResult(metrics, loss / max(n_batches, 1), predictions)
 
