@@ -29,6 +29,7 @@ __all__ = [
     "SINGLE_CLASS_NAME",
     "DatasetError",
     "DatasetInfo",
+    "dataset_names",
     "describe",
     "find_dataset_yaml",
     "load_dataset_yaml",
@@ -62,6 +63,14 @@ class DatasetInfo:
     nc: int
     download: Any = None
 
+    @property
+    def ref(self) -> str:
+        """How a run records this dataset (`data=` in args.yaml and checkpoints): the absolute path of the YAML,
+        so resuming works from any working directory, or the bare name of a packaged one (`coco8.yaml`), which
+        stays valid when yoloforge is installed elsewhere."""
+        yaml_file = Path(self.yaml_file)
+        return yaml_file.name if yaml_file.parent == PACKAGED_DIR else str(yaml_file)
+
 
 def find_dataset_yaml(data: str | os.PathLike[str]) -> Path:
     """The YAML file for `data`: an existing path, else a packaged name such as `coco8.yaml`."""
@@ -79,6 +88,12 @@ def find_dataset_yaml(data: str | os.PathLike[str]) -> Path:
         f"dataset YAML {os.fspath(data)!r} not found: no file at {os.path.abspath(p)} and no packaged "
         f"dataset of that name (packaged: {packaged})"
     )
+
+
+def dataset_names(data: str | os.PathLike[str]) -> dict[int, str]:
+    """The class names a dataset YAML declares, read without resolving or downloading its folders."""
+    yaml_file = find_dataset_yaml(data)
+    return _parse_names(_read_yaml(yaml_file), yaml_file)
 
 
 def _read_yaml(yaml_file: Path) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from typing import Any
 
 from yoloforge.cfg.resolve import resolve
 from yoloforge.cfg.schema import RunConfig
-from yoloforge.errors import CheckpointError
+from yoloforge.errors import CheckpointError, ConfigError
 from yoloforge.utils.log import LOGGER
 
 RESUME_KEYS = ("train_weights", "ema", "optimizer", "epoch", "best_epoch", "rng", "args")  # best_fitness may be None
-# Settings a resumed run may change; everything else comes from the checkpoint.
-RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", "patience")
+# Settings a resumed run may change; everything else comes from the checkpoint. `data` points the run at its
+# dataset after it moved (Ultralytics accepts it since PR #26175); its classes must stay the same.
+RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", "patience", "data")
 
 
 def check_resumable(ckpt: dict[str, Any], path: str | Path) -> None:
@@ -48,8 +49,58 @@ def resume_config(ckpt: dict[str, Any], path: str | Path, overrides: dict[str, A
         if value != saved.get(key):
             LOGGER.info("resume: %s changed from %r to %r", key, saved.get(key), value)
         allowed[key] = value
-    return resolve(("checkpoint", saved), ("resume overrides", {**allowed, "resume": str(path), "model": str(path)})
-                   ).config  # fmt: skip
+    cfg = resolve(("checkpoint", saved), ("resume overrides", {**allowed, "resume": str(path), "model": str(path)})
+                  ).config  # fmt: skip
+    _check_dataset(ckpt, cfg, path, moved="data" in allowed)
+    return cfg
+
+
+def _check_dataset(ckpt: dict[str, Any], cfg: RunConfig, path: str | Path, moved: bool) -> None:
+    """The run's dataset must still be found (else say how to point at it) and, if given anew, have its classes."""
+    from yoloforge.data.dataset_yaml import dataset_names
+    from yoloforge.data.files import DatasetError
+
+    try:
+        names = dataset_names(cfg.data)
+    except DatasetError as e:
+        if moved:
+            raise ConfigError(f"resume: data={cfg.data!r}: {e}") from None
+        why = "no longer exists" if not Path(str(cfg.data)).expanduser().exists() else f"cannot be read ({e})"
+        raise ConfigError(
+            f"resume: the run's dataset {cfg.data} {why}. If it moved, point the run at it: "
+            f"yoloforge train resume model={path} data=path/to/data.yaml"
+        ) from None
+    trained = {int(k): str(v) for k, v in ckpt["model"]["names"].items()}
+    if moved and not cfg.single_cls and names != trained:
+        raise ConfigError(
+            f"resume: data={cfg.data} has classes {list(names.values())[:5]}{'...' if len(names) > 5 else ''} "
+            f"({len(names)}) but the run trained {list(trained.values())[:5]}{'...' if len(trained) > 5 else ''} "
+            f"({len(trained)}); a resumed run needs the same classes: start a new run with model={path} instead"
+        )
+
+
+def resume_dir(ckpt: dict[str, Any], path: str | Path) -> Path | None:
+    """The run folder a resumed run writes to.
+
+    The folder recorded in the checkpoint (`save_dir`) when it exists, wherever the checkpoint was copied to;
+    otherwise (the run folder moved or was renamed with the checkpoint inside, or the checkpoint predates the
+    record) the folder holding `weights/<checkpoint>`; otherwise None: a new run folder, numbered as usual.
+    """
+    path = Path(path).resolve()
+    recorded = ckpt.get("save_dir")
+    if recorded and Path(recorded).is_dir():
+        if path.parent != Path(recorded) / "weights":
+            LOGGER.info("resume: continuing in the run folder recorded in %s: %s", path, recorded)
+        return Path(recorded)
+    if path.parent.name == "weights":
+        if recorded:
+            LOGGER.warning("resume: the recorded run folder %s no longer exists; continuing in %s, which holds "
+                           "the checkpoint", recorded, path.parent.parent)  # fmt: skip
+        return path.parent.parent
+    gone = f"the recorded run folder {recorded} no longer exists" if recorded else "no run folder is recorded"
+    LOGGER.warning("resume: %s and %s is not in a run's weights folder; continuing in a new run folder "
+                   "(results.csv starts at the resumed epoch)", gone, path)  # fmt: skip
+    return None
 
 
 def finished(ckpt: dict[str, Any], cfg: RunConfig) -> bool:
