@@ -81,14 +81,20 @@ def test_resume_from_elsewhere_after_the_dataset_moved(
     assert f"resume: data changed from '{tmp_path / 'ds' / 'data.yaml'}' to '../moved/data.yaml'" in caplog.text
 
 
-def test_a_copied_or_moved_last_pt_resumes_into_its_run_folder(run: Path, tmp_path: Path) -> None:
-    """The recorded run folder when it exists (a copy of last.pt elsewhere), else the one holding the checkpoint."""
+def test_resume_writes_to_the_run_folder_by_one_rule(run: Path, tmp_path: Path) -> None:
+    """A last.pt copied out of its run continues that run (the folder it records); a checkpoint inside a run
+    folder continues that folder (renamed or copied whole); with neither, a new run folder."""
     copy = tmp_path / "backup" / "last.pt"
     copy.parent.mkdir()
     shutil.copy(run / "weights" / "last.pt", copy)
     _resume(copy)
     assert _epochs(run) == [1, 2] and sorted(p.name for p in copy.parent.iterdir()) == ["last.pt"]
     assert sorted(p.name for p in run.parent.iterdir()) == ["r"]  # no new run folder
+    whole = shutil.copytree(run, run.parent / "whole copy")
+    _resume(whole / "weights" / "last.pt", epochs=3)
+    assert _epochs(whole) == [1, 2, 3] and _epochs(run) == [1, 2]
     renamed = run.rename(run.parent / "renamed")
-    _resume(renamed / "weights" / "last.pt", epochs=3)
-    assert _epochs(renamed) == [1, 2, 3] and sorted(p.name for p in renamed.parent.iterdir()) == ["renamed"]
+    shutil.copy(renamed / "weights" / "last.pt", copy)  # the copy's recorded folder no longer exists
+    _resume(copy, epochs=3)
+    assert sorted(p.name for p in run.parent.iterdir()) == ["r", "renamed", "whole copy"]  # new: the first free name
+    assert _epochs(run) == [3] and _epochs(renamed) == [1, 2]

@@ -79,32 +79,31 @@ def _check_dataset(ckpt: dict[str, Any], cfg: RunConfig, path: str | Path, moved
         )
 
 
-def resume_dir(ckpt: dict[str, Any], path: str | Path) -> Path | None:
-    """The run folder a resumed run writes to.
-
-    The folder recorded in the checkpoint (`save_dir`) when it exists, wherever the checkpoint was copied to;
-    otherwise (the run folder moved or was renamed with the checkpoint inside, or the checkpoint predates the
-    record) the folder holding `weights/<checkpoint>`; otherwise None: a new run folder, numbered as usual.
-    """
-    path = Path(path).resolve()
-    recorded = ckpt.get("save_dir")
-    if recorded and Path(recorded).is_dir():
-        if path.parent != Path(recorded) / "weights":
-            LOGGER.info("resume: continuing in the run folder recorded in %s: %s", path, recorded)
-        return Path(recorded)
-    if path.parent.name == "weights":
-        if recorded:
-            LOGGER.warning("resume: the recorded run folder %s no longer exists; continuing in %s, which holds "
-                           "the checkpoint", recorded, path.parent.parent)  # fmt: skip
-        return path.parent.parent
-    gone = f"the recorded run folder {recorded} no longer exists" if recorded else "no run folder is recorded"
-    LOGGER.warning("resume: %s and %s is not in a run's weights folder; continuing in a new run folder "
-                   "(results.csv starts at the resumed epoch)", gone, path)  # fmt: skip
-    return None
-
-
 def finished(ckpt: dict[str, Any], cfg: RunConfig) -> bool:
     """True when the checkpoint's run completed its epochs, or stopped early and epochs was not raised."""
     if int(ckpt["epoch"]) + 1 >= cfg.epochs:
         return True
     return bool(ckpt.get("stopped_early")) and cfg.epochs == int(ckpt["args"]["epochs"])
+
+
+def resume_dir(ckpt: dict[str, Any], path: str | Path) -> Path | None:
+    """The run folder a resumed run writes to, by one rule (not a guess from where the file happens to sit):
+
+    1. the run folder holding the checkpoint, when it sits in `<run>/weights/` beside that run's args.yaml
+       (the run as it is now: also after the folder was moved, renamed or copied whole);
+    2. else the run folder recorded in the checkpoint (`save_dir`), when it exists: a last.pt copied out of
+       its run (to a backup folder, or downloaded) continues the run it came from;
+    3. else None: a new run folder, numbered as usual (results.csv then starts at the resumed epoch).
+    """
+    path = Path(path).resolve()
+    holder = path.parent.parent
+    if path.parent.name == "weights" and (holder / "args.yaml").is_file():
+        return holder
+    recorded = ckpt.get("save_dir")
+    if recorded and Path(recorded).is_dir():
+        LOGGER.info("resume: %s is not inside a run folder; continuing the run it records: %s", path, recorded)
+        return Path(recorded)
+    gone = f"the run folder it records ({recorded}) no longer exists" if recorded else "it records no run folder"
+    LOGGER.warning("resume: %s is not inside a run folder and %s; continuing in a new run folder (results.csv "
+                   "starts at the resumed epoch)", path, gone)  # fmt: skip
+    return None
