@@ -292,7 +292,7 @@ def _report_lookup(lookup: LabelLookup, prefix: str, min_labelled: float) -> Non
             f"the images/ -> labels/ sibling path wins: e.g. {ex} (used: {label_path_for(ex)})"
         )
     n, found = len(lookup.images), lookup.found
-    if found >= max(min_labelled * n, 1e-9):
+    if found and found >= min_labelled * n:
         return
     i = lookup.exists.index(False)
     places = lookup.looked_at(i)
