@@ -70,12 +70,16 @@ def test_events_fire_in_order_and_a_failing_callback_is_harmless(
     assert events.count("on_train_batch_end") == events.count("on_train_batch_start") >= 2
 
 
-def test_run_folders_are_numbered_and_ignored_settings_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_run_folders_are_numbered_and_other_tasks_settings_warn_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "train").mkdir()
     with caplog.at_level(logging.WARNING, logger="yoloforge"):
-        yolo, _ = train(tmp_path, name=None, epochs=1, multi_scale=True)  # type: ignore[arg-type]
+        yolo, _ = train(tmp_path, name=None, epochs=1, pose=6.0, mask_ratio=2, dropout=0.1, erasing=0.4)  # type: ignore[arg-type]
     assert yolo.save_dir == tmp_path / "train2"
-    assert "multi_scale=True is not supported" in caplog.text
+    warned = [r.getMessage() for r in caplog.records if "ignores settings of other tasks" in r.getMessage()]
+    assert warned == ["a detect run ignores settings of other tasks: pose=6.0 (pose task), mask_ratio=2 (segment "
+                      "task), dropout=0.1 (classify task)"]  # erasing=0.4 is its default: not named  # fmt: skip
 
 
 def test_resuming_a_finished_run_says_so(
@@ -137,3 +141,11 @@ def test_freeze_keeps_frozen_weights(tmp_path: Path) -> None:
     assert torch.equal(after["model.0.conv.weight"], start["model.0.conv.weight"])
     assert torch.equal(after["model.1.conv.weight"], start["model.1.conv.weight"])
     assert not torch.equal(after["model.5.conv.weight"], start["model.5.conv.weight"])
+
+
+def test_a_run_failing_in_setup_leaves_no_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="freeze"):
+        train(tmp_path, name=None, epochs=1, freeze=[99])  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    yolo, _ = train(tmp_path, name=None, epochs=1)  # type: ignore[arg-type]
+    assert yolo.save_dir == tmp_path / "train"  # the failed run took no number

@@ -1,8 +1,7 @@
-"""What a training checkpoint holds beyond the model, and how a resumed run gets it all back.
+"""How a resumed run is checked and configured: can this checkpoint be resumed, with which settings.
 
-last.pt carries everything needed to continue bit for bit: the raw (non-EMA) weights, the EMA and
-its update count, optimizer and grad-scaler state, the epoch, best fitness, early-stopping
-counter, RNG states and the original settings. best.pt carries only what inference needs.
+What last.pt holds (the checkpoint's schema) is defined in one place, state.py; best.pt carries only
+what inference needs.
 """
 
 from __future__ import annotations
@@ -15,14 +14,15 @@ from yoloforge.cfg.schema import RunConfig
 from yoloforge.errors import CheckpointError
 from yoloforge.utils.log import LOGGER
 
-RESUME_KEYS = ("train_weights", "ema", "optimizer", "epoch", "best_epoch", "rng", "args")  # best_fitness may be None
 # Settings a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", "patience")
 
 
 def check_resumable(ckpt: dict[str, Any], path: str | Path) -> None:
     """Fail naming every piece of training state the checkpoint lacks."""
-    missing = [k for k in RESUME_KEYS if ckpt.get(k) is None]
+    from yoloforge.engine.train.state import REQUIRED
+
+    missing = [k for k in REQUIRED if ckpt.get(k) is None]
     if missing:
         raise CheckpointError(
             f"cannot resume from {path}: it lacks {', '.join(missing)} "
