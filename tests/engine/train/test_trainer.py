@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,47 @@ def test_time_limit_overrides_epochs(tmp_path: Path) -> None:
     yolo, _ = train(tmp_path, epochs=50, time=1e-6)
     rows = list(csv.DictReader((yolo.save_dir / "results.csv").open()))
     assert len(rows) == 1
+
+
+def timed_run(tmp: Path, name: str, epochs: int, hours: float) -> tuple[int, int]:
+    """(epochs run, final plan) of a run with time=`hours` whose epochs each take one hour.
+
+    The trainer measures time from `t0`; a callback moves t0 back at each epoch's end (after its batches, before
+    validation and the re-plan), so every epoch lasts exactly one hour on the trainer's clock, whatever the load.
+    """
+
+    def hour_long_epochs(trainer: Any) -> None:
+        trainer.t0 = time.perf_counter() - 3600 * (trainer.epoch + 1)
+
+    yolo = YOLO("yolo11n.yaml")
+    yolo.add_callback("on_train_epoch_end", hour_long_epochs)
+    yolo.train(**{**TINY, "project": str(tmp), "name": name, "epochs": epochs, "time": hours})
+    rows = list(csv.DictReader((tmp / name / "results.csv").open()))
+    return len(rows), torch.load(tmp / name / "weights/last.pt", weights_only=True)["epochs"]
+
+
+def test_time_replans_past_a_smaller_epochs(tmp_path: Path) -> None:
+    """epochs=1 with time for 3.5 epochs: the loop follows the plan of 4 instead of stopping after 1."""
+    assert timed_run(tmp_path, "longer", epochs=1, hours=3.5) == (4, 4)
+
+
+def test_time_replan_ends_the_run_where_planned(tmp_path: Path) -> None:
+    """epochs=30 with time for 1.5 epochs: the run ends after epoch 2, the last of its plan (no extra cut epoch)."""
+    assert timed_run(tmp_path, "shorter", epochs=30, hours=1.5) == (2, 2)
+
+
+def test_gradients_that_are_never_finite_end_the_run(tmp_path: Path) -> None:
+    """A finite loss with infinite gradients every step: steps are skipped and counted apart, then a clear error."""
+
+    def inf_gradients(trainer: Any) -> None:
+        trainer.model.model[0].conv.weight.register_hook(lambda g: g * float("inf"))
+
+    yolo = YOLO("yolo11n.yaml")
+    yolo.add_callback("on_pretrain_routine_end", inf_gradients)
+    with pytest.raises(TrainingError, match=r"gradient was NaN or infinite for 5 optimizer steps in a row"):
+        yolo.train(**{**TINY, "project": str(tmp_path), "name": "inf", "epochs": 3, "batch": 1, "nbs": 1})
+    first = torch.load(tmp_path / "inf/weights/last.pt", weights_only=True)  # epoch 1: 4 steps, all skipped
+    assert first["epoch"] == 0 and first["optimizer_steps"] == 0 and first["nonfinite"]["gradient"] == 4
 
 
 def test_freeze_keeps_frozen_weights(tmp_path: Path) -> None:

@@ -348,11 +348,7 @@ class Trainer:
                 self.stop = True  # the run's time is up: this epoch is the last
                 break
         progress.close()
-        if self.position is None:
-            self.lr = {f"lr/pg{j}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)}
-            with warnings.catch_warnings():  # a resumed epoch whose batches were all done before the stop
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-                self.scheduler.step()
+        self.lr = {f"lr/pg{j}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)}
 
     def _sync_batch(self) -> tuple[int, bool]:
         """(stop request, time is up), the same on every rank: any rank's request counts, rank 0 keeps time.
@@ -431,27 +427,36 @@ class Trainer:
 
     # --- end of epoch ------------------------------------------------------------------------------
     def _end_epoch(self) -> None:
-        if self.cfg.time is not None and self.ctx.is_main:
-            self._fit_epochs_to_time()
+        """Validate, re-plan for `time=`, decide early stopping (rank 0; shared with every rank), step the LR
+        schedule for the next epoch (after the re-plan, as Ultralytics orders it), then record and save."""
         if self.ctx.is_main:
-            last = self.epoch + 1 >= self.epochs or self.stop
-            if self.cfg.val or last:
+            validated = self.cfg.val or self._last_epoch()
+            if validated:
+                self._validate()
+            if self.cfg.time is not None:
+                self._fit_epochs_to_time()
+            if not validated and self._last_epoch():  # the re-plan made this epoch the last
                 self._validate()
             if self._early_stop():
                 self.stop = self.stopped_early = True
+        stop, epochs = dist.broadcast_ints([int(self.stop), self.epochs], self.ctx)
+        self.stop = bool(stop)
+        self.set_epochs(epochs)
+        with warnings.catch_warnings():  # a resumed epoch whose batches were all done before a stop steps no optimizer
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            self.scheduler.step()
+        if self.ctx.is_main:
             self._record()
             self._save()
 
-    def _sync_epoch_end(self) -> bool:
-        """Share rank 0's decisions (stop, epoch plan) and every rank's stop request; True ends the loop.
+    def _last_epoch(self) -> bool:
+        return self.epoch + 1 >= self.epochs or self.stop
 
-        A stop requested during validation or saving stops here: last.pt was just written at the epoch's end.
-        """
-        stop, epochs = dist.broadcast_ints([int(self.stop), self.epochs], self.ctx)
-        self.set_epochs(epochs)
-        self.stop = bool(stop)
+    def _sync_epoch_end(self) -> bool:
+        """True ends the loop (early stop, time up, or the plan's last epoch). A stop requested on any rank during
+        validation or saving stops here, with the last.pt just written at the epoch's end."""
         reason = dist.max_ints([self.stop_control.reason], self.ctx)[0]
-        if reason != NONE and not self.stop and self.epoch + 1 < self.epochs:
+        if reason != NONE and not self._last_epoch():
             self.stop_reason = reason
             self._stop_now(f"the end of epoch {self.epoch + 1}/{self.epochs}", saved=True)
         return self.stop
