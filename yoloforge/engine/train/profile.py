@@ -51,7 +51,7 @@ def profile_model(model: Any, cfg: RunConfig, device: torch.device) -> list[Prof
     imgsz = cfg.long_side
     x = torch.zeros(1, 3, imgsz, imgsz, device=device)
     fused = inference_copy(model, device)
-    rows = [ProfileRow("PyTorch", _version("torch"), _param_mb(fused), _median_ms(fused, x, device))]
+    rows = [ProfileRow("PyTorch", f"torch {_version('torch')}", _param_mb(fused), _median_ms(fused, x, device))]
     with tempfile.TemporaryDirectory(prefix="yoloforge-profile-") as tmp:
         for fmt, (label, packages) in FORMATS.items():
             rows.append(_profile_format(model, cfg, device, x, fmt, label, packages, Path(tmp)))

@@ -60,7 +60,7 @@ def _half(v: torch.Tensor) -> torch.Tensor:
 
 def check_finite(t: Trainer) -> None:
     """Refuse to save weights that became NaN or infinite (last.pt keeps the last good state)."""
-    from yoloforge.engine.train.trainer import TrainingError
+    from yoloforge.engine.train.step import TrainingError
 
     states = (*t.ema.ema.state_dict().items(), *t.model.state_dict().items())
     bad = [k for k, v in states if v.is_floating_point() and not torch.isfinite(v).all()]

@@ -27,22 +27,14 @@ from yoloforge.engine import distributed as dist
 from yoloforge.engine.callbacks import Callbacks
 from yoloforge.engine.distributed import DistContext
 from yoloforge.engine.seeding import init_seeds
-from yoloforge.engine.train import optim
+from yoloforge.engine.train import optim, step
 from yoloforge.engine.train.ema import ModelEMA
 from yoloforge.engine.train.progress import HEADER, EpochProgress
 from yoloforge.engine.train.results_csv import read_rows, write_rows
+from yoloforge.engine.train.step import TrainingError as TrainingError  # re-exported: the error users catch
 from yoloforge.engine.train.stop import NONE, StopControl, TrainingStopped
-from yoloforge.errors import YoloforgeError
 from yoloforge.utils.io import atomic_write_text
 from yoloforge.utils.log import LOGGER
-
-NONFINITE_LIMIT = 5  # consecutive non-finite losses, or optimizer steps with non-finite gradients, that end a run
-AMP_OVERFLOW_LIMIT = 24  # under AMP the grad scaler skips steps while it lowers its scale: 2**16 -> 2**-8
-MAX_GRAD_NORM = 10.0
-
-
-class TrainingError(YoloforgeError, RuntimeError):
-    """Training cannot go on (for example the loss stays NaN); the message says what to try."""
 
 
 class Trainer:
@@ -254,9 +246,9 @@ class Trainer:
         self.t0 = time.perf_counter() - self.resumed_time
         self.callbacks.run("on_train_start", self)
         if self.ctx.is_main:
-            LOGGER.info("Training for %d epochs; results in %s. Early stopping: patience=%d, an epoch whose "
-                        "fitness equals the best counts as an improvement.", self.epochs, self.save_dir,
-                        self.cfg.patience)  # fmt: skip
+            LOGGER.info("Training for %d epoch%s; results in %s. Early stopping: patience=%d, an epoch whose "
+                        "fitness equals the best counts as an improvement.", self.epochs, _s(self.epochs),
+                        self.save_dir, self.cfg.patience)  # fmt: skip
         try:
             epoch = self.start_epoch
             while epoch < self.epochs:  # `time=` may re-plan self.epochs at each epoch's end
@@ -331,11 +323,11 @@ class Trainer:
             if ni <= n_warmup:
                 accumulate = max(1, int(np.interp(ni, (0, n_warmup), (1, cfg.nbs / self.batch_size)).round()))
                 optim.apply_warmup(self.optimizer, cfg, ni, n_warmup, self.lf(epoch), self.bias_lr)
-            items = self._train_step(batch, i)
+            items = step.train_step(self, batch, i)
             if items is not None:
                 tloss = (tloss * i + items) / (i + 1)
             if (ni - last_step >= accumulate or i == self.nb - 1) and self.pending:
-                self._optimizer_step()
+                step.optimizer_step(self)
                 last_step = ni
             self.tloss = tloss
             progress.update(i, tloss, int(batch["cls"].shape[0]), int(batch["img"].shape[-1]))
@@ -359,71 +351,6 @@ class Trainer:
         up = self.ctx.is_main and self.cfg.time is not None and self.elapsed() > self.cfg.time * 3600
         reason, up_all = dist.max_ints([self.stop_control.reason, int(up)], self.ctx)
         return reason, bool(up_all)
-
-    def _train_step(self, batch: dict[str, Any], i: int) -> torch.Tensor | None:
-        """Forward and backward of one batch; returns the loss items, or None for a skipped batch."""
-        batch = self._to_device(batch)
-        if self.cfg.multi_scale:
-            from yoloforge.engine.train.multiscale import batch_size_px, resize_batch
-
-            stride = max(int(self.model.stride.max()), 32)
-            size = batch_size_px(self.cfg.long_side, stride, self.cfg.seed, self.epoch, i)
-            batch["img"] = resize_batch(batch["img"], size, stride)
-        with torch.autocast(self.device.type, enabled=self.amp):
-            preds = self.train_model(batch["img"])
-            loss, items = self.criterion(preds, batch)
-        if self.ctx.distributed:
-            loss = loss * self.ctx.world_size  # DDP averages gradients; the loss is a sum over images
-        if not torch.isfinite(loss):
-            self._count_nonfinite("loss")
-            return None
-        self.nonfinite["loss"] = 0
-        self.scaler.scale(loss).backward()
-        self.pending += 1
-        return items.detach().cpu()
-
-    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        out = dict(batch)
-        img = batch["img"].to(self.device, non_blocking=True).float() / 255
-        out["img"] = img.contiguous(memory_format=torch.channels_last)
-        for key in ("cls", "bboxes", "batch_idx"):
-            out[key] = batch[key].to(self.device, non_blocking=True)
-        return out
-
-    def _optimizer_step(self) -> None:
-        """Clip and step; a step whose gradients are not finite is skipped (and counted), the EMA left as it is."""
-        self.scaler.unscale_(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=MAX_GRAD_NORM)
-        finite = bool(torch.isfinite(norm))
-        if self.amp:
-            self.scaler.step(self.optimizer)  # skips the step itself when gradients overflowed
-            self.scaler.update()
-        elif finite:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.pending = 0
-        if not finite:
-            self._count_nonfinite("gradient")
-            return
-        self.nonfinite["gradient"] = 0
-        self.ema.update(self.model)
-        self.optimizer_steps += 1
-
-    def _count_nonfinite(self, what: str) -> None:
-        """Count a non-finite loss (batch skipped) or gradient (step skipped); too many in a row end the run."""
-        self.nonfinite[what] += 1
-        n = self.nonfinite[what]
-        unit = "batches" if what == "loss" else "optimizer steps"
-        limit = AMP_OVERFLOW_LIMIT if what == "gradient" and self.amp else NONFINITE_LIMIT
-        if what == "loss" or not self.amp:  # under AMP an overflow now and then is the scaler's normal work
-            LOGGER.warning("non-finite %s at epoch %d; %s skipped (%d in a row)", what, self.epoch + 1,
-                           "batch" if what == "loss" else "optimizer step", n)  # fmt: skip
-        if n >= limit:
-            raise TrainingError(
-                f"the {what} was NaN or infinite for {n} {unit} in a row at epoch {self.epoch + 1}; "
-                f"stopping so no NaN weights are saved. Try a lower lr0 (now {self.cfg.lr0}), amp=False, or check "
-                f"the labels. The last good weights are in {self.wdir / 'last.pt'}."
-            )
 
     # --- end of epoch ------------------------------------------------------------------------------
     def _end_epoch(self) -> None:
@@ -523,5 +450,10 @@ class Trainer:
         result = self.validator(model, criterion=None, final=True)
         self.final_metrics = dict(result.metrics.results_dict)
         n = self.epoch - self.start_epoch + 1
-        LOGGER.info("%d epoch%s completed in %.3f hours.", n, "" if n == 1 else "s", self.elapsed() / 3600)
+        LOGGER.info("%d epoch%s completed in %.3f hours.", n, _s(n), self.elapsed() / 3600)
         LOGGER.info("Results saved to %s (weights: %s)", self.save_dir, best if best.exists() else "none")
+
+
+def _s(n: int) -> str:
+    """The plural ending: '1 epoch', '2 epochs'."""
+    return "" if n == 1 else "s"
