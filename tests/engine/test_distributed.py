@@ -1,7 +1,10 @@
-"""Distributed data-parallel training with 2 gloo processes on CPU."""
+"""Distributed data-parallel training with 2 gloo processes on CPU: spawned by yoloforge, or started by torchrun
+(one machine, and two "nodes" on 127.0.0.1)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from yoloforge import YOLO
-from yoloforge.engine.distributed import DistContext, DistributedRunError, launch
+from yoloforge.engine.distributed import DistContext, DistributedRunError, free_port, launch
 
 TINY = {"data": "coco8.yaml", "imgsz": 64, "batch": 4, "workers": 0, "plots": False, "verbose": False, "epochs": 2}
 
@@ -23,22 +26,65 @@ def record_event(trainer: Any) -> None:
         f.write(f"{trainer.epoch}\n")
 
 
-def test_two_processes_train_save_once_and_step_like_one(tmp_path: Path) -> None:
-    single = YOLO("yolo11n.yaml")
-    single.add_callback("on_train_epoch_end", record_event)
-    single.train(**TINY, device="cpu", project=str(tmp_path), name="single")
+def steps(run: Path) -> int:
+    return torch.load(run / "weights/last.pt", weights_only=True)["optimizer_steps"]
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same training in one process: the reference every multi-process run is compared with."""
+    project = tmp_path_factory.mktemp("single")
+    yolo = YOLO("yolo11n.yaml")
+    yolo.add_callback("on_train_epoch_end", record_event)
+    yolo.train(**TINY, device="cpu", project=str(project), name="single")
+    return project / "single"
+
+
+def test_two_processes_train_save_once_and_step_like_one(single: Path, tmp_path: Path) -> None:
     ddp = YOLO("yolo11n.yaml")
     ddp.add_callback("on_train_epoch_end", record_event)
     metrics = ddp.train(**TINY, device="cpu,cpu", project=str(tmp_path), name="ddp")
     assert "metrics/mAP50-95(B)" in metrics
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "single"]
-    steps = [
-        torch.load(tmp_path / n / "weights/last.pt", weights_only=True)["optimizer_steps"] for n in ("single", "ddp")
-    ]
-    assert steps[0] == steps[1] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
+    assert steps(single) == steps(tmp_path / "ddp") > 0
     assert len((tmp_path / "ddp" / "results.csv").read_text().splitlines()) == 1 + TINY["epochs"]
     for rank in (0, 1):  # callbacks fire on every rank, as in a single process
         assert (tmp_path / "ddp" / f"events-rank{rank}.txt").read_text().split() == ["0", "1"]
+
+
+def torchrun(*launcher: str, project: Path) -> subprocess.Popen[str]:
+    """`torchrun <launcher args> yoloforge train ...`: the CLI as each rank, as a cluster user starts it."""
+    cli = Path(sys.executable).parent / "yoloforge"
+    settings = [
+        f"{k}={v}" for k, v in {**TINY, "verbose": True, "device": "cpu", "project": project, "name": "run"}.items()
+    ]
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", *launcher, "--no-python", str(cli),
+                             "train", "model=yolo11n.yaml", *settings], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def test_torchrun_two_processes_join_its_group_and_step_like_one(single: Path, tmp_path: Path) -> None:
+    out = finish(torchrun("--standalone", "--nproc-per-node", "2", project=tmp_path))
+    assert "rank 0 of 2, started by an outside launcher" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run folder, written by rank 0
+    assert steps(tmp_path / "run") == steps(single)
+    assert len((tmp_path / "run" / "results.csv").read_text().splitlines()) == 1 + TINY["epochs"]
+
+
+def test_torchrun_two_nodes_on_loopback_step_like_one(single: Path, tmp_path: Path) -> None:
+    port = str(free_port())
+    nodes = [torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1", "--master-addr",
+                      "127.0.0.1", "--master-port", port, project=tmp_path) for rank in (0, 1)]  # fmt: skip
+    outs = [finish(node) for node in nodes]
+    assert "rank 0 of 2" in outs[0] and "Results saved to" in outs[0]
+    assert "Results saved to" not in outs[1]  # the second node's rank trains but neither logs nor saves
+    assert steps(tmp_path / "run") == steps(single)
 
 
 def _stuck_rank(ctx: DistContext) -> None:
