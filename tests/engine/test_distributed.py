@@ -12,10 +12,14 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
+import yaml
 
+import yoloforge
+from tests.data.test_download import make_zip, serve
 from yoloforge import YOLO
 from yoloforge.engine.distributed import DistContext, DistributedRunError, free_port, launch
 
+COCO8 = Path(yoloforge.__file__).parent / "cfg" / "datasets" / "coco8"
 TINY = {"data": "coco8.yaml", "imgsz": 64, "batch": 4, "workers": 0, "plots": False, "verbose": False, "epochs": 2}
 
 
@@ -40,16 +44,34 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project / "single"
 
 
-def test_two_processes_train_save_once_and_step_like_one(single: Path, tmp_path: Path) -> None:
-    ddp = YOLO("yolo11n.yaml")
-    ddp.add_callback("on_train_epoch_end", record_event)
-    metrics = ddp.train(**TINY, device="cpu,cpu", project=str(tmp_path), name="ddp")
+def coco8_to_download(tmp: Path, server_url: str) -> Path:
+    """A dataset YAML for coco8's images that is not on disk yet: its `download` URL serves them as a zip."""
+    names = yaml.safe_load((COCO8.parent / "coco8.yaml").read_text())["names"]
+    spec = {"path": "c8", "train": "images/train", "val": "images/val", "names": names, "download": server_url}
+    (tmp / "c8.yaml").write_text(yaml.safe_dump(spec))
+    return tmp / "c8.yaml"
+
+
+def test_two_processes_download_once_train_save_once_and_step_like_one(
+    single: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {f"c8/{p.relative_to(COCO8).as_posix()}": p.read_bytes() for p in COCO8.rglob("*") if p.is_file()
+             and p.suffix in (".jpg", ".txt")}  # fmt: skip
+    monkeypatch.setenv("YOLOFORGE_DATASETS_DIR", str(tmp_path / "datasets"))
+    monkeypatch.setenv("no_proxy", "*")
+    with serve({"c8.zip": make_zip(files)}) as server:
+        ddp = YOLO("yolo11n.yaml")
+        ddp.add_callback("on_train_epoch_end", record_event)
+        data = coco8_to_download(tmp_path, server.url("c8.zip"))
+        metrics = ddp.train(**{**TINY, "data": str(data)}, device="cpu,cpu", project=str(tmp_path / "runs"), name="ddp")
+    assert server.hits("c8.zip") == [None]  # downloaded once, before the ranks started
     assert "metrics/mAP50-95(B)" in metrics
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp"]
-    assert steps(single) == steps(tmp_path / "ddp") > 0
-    assert len((tmp_path / "ddp" / "results.csv").read_text().splitlines()) == 1 + TINY["epochs"]
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["ddp"]
+    assert steps(single) == steps(runs / "ddp") > 0
+    assert len((runs / "ddp" / "results.csv").read_text().splitlines()) == 1 + TINY["epochs"]
     for rank in (0, 1):  # callbacks fire on every rank, as in a single process
-        assert (tmp_path / "ddp" / f"events-rank{rank}.txt").read_text().split() == ["0", "1"]
+        assert (runs / "ddp" / f"events-rank{rank}.txt").read_text().split() == ["0", "1"]
 
 
 def torchrun(*launcher: str, project: Path) -> subprocess.Popen[str]:
