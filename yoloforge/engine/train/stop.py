@@ -63,9 +63,10 @@ class StopControl:
     reason wins; that is all the synchronisation the flag needs.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, announce: bool = True) -> None:
         self.reason = NONE
         self.interrupts = 0
+        self.announce = announce  # only the main process says what it is doing
 
     def request(self, reason: int = REQUEST) -> None:
         """Ask for a graceful stop after the current batch (safe from any thread and from a signal handler)."""
@@ -76,10 +77,11 @@ class StopControl:
         if signum == signal.SIGINT:
             self.interrupts += 1
             if self.interrupts > 1:
-                LOGGER.warning("Second Ctrl-C: aborting now, without saving (last.pt keeps the last saved state)")
+                if self.announce:
+                    LOGGER.warning("Second Ctrl-C: aborting now, without saving (last.pt keeps the last saved state)")
                 raise KeyboardInterrupt
         reason = SIGINT if signum == signal.SIGINT else SIGTERM
-        if self.reason == NONE:
+        if self.reason == NONE and self.announce:
             LOGGER.warning("%s received: stopping after the current batch and saving a resumable last.pt "
                            "(press Ctrl-C again to abort at once)", describe(reason))  # fmt: skip
         self.request(reason)

@@ -74,7 +74,7 @@ class Trainer:
         self.rows: list[dict[str, float]] = []
         self.tloss = torch.zeros(3)
         self.stop = self.stopped_early = False
-        self.stop_control = StopControl()
+        self.stop_control = StopControl(announce=self.ctx.is_main)
         self.stop_reason = NONE
         self.nonfinite = {"loss": 0, "gradient": 0}  # consecutive events of each kind, counted apart
         self.pending = 0  # batches whose gradients wait for the next optimizer step
@@ -99,8 +99,8 @@ class Trainer:
         load_trainer_state(self, ckpt)
         if self.ctx.is_main:
             pos = self.resume_position
-            where = f"epoch {self.start_epoch + 1}" + (f", batch {pos['batch'] + 1}" if pos else "")
-            LOGGER.info("Resuming %s from %s of %d", self.save_dir, where, self.epochs)
+            where = f"epoch {self.start_epoch + 1}/{self.epochs}" + (f", batch {pos['batch'] + 1}" if pos else "")
+            LOGGER.info("Resuming %s at %s", self.save_dir, where)
 
     def request_stop(self) -> None:
         """Stop after the current batch and save a resumable last.pt; `fit()` then raises `TrainingStopped`.
