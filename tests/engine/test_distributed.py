@@ -94,6 +94,8 @@ def finish(proc: subprocess.Popen[str]) -> str:
 def test_torchrun_two_processes_join_its_group_and_step_like_one(single: Path, tmp_path: Path) -> None:
     out = finish(torchrun("--standalone", "--nproc-per-node", "2", project=tmp_path))
     assert "rank 0 of 2, started by an outside launcher" in out
+    all_rows = [line for line in out.splitlines() if line.split()[:1] == ["all"]]
+    assert len(all_rows) == TINY["epochs"] + 1  # a P/R/mAP line after each epoch's validation, then the final table
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run folder, written by rank 0
     assert steps(tmp_path / "run") == steps(single)
     assert len((tmp_path / "run" / "results.csv").read_text().splitlines()) == 1 + TINY["epochs"]

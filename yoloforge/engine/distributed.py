@@ -18,6 +18,7 @@ import datetime as dt
 import os
 import signal
 import socket
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -108,6 +109,7 @@ def _worker(
 ) -> None:
     """Body of each spawned process: join the group, run `fn`, report the main rank's result."""
     os.setpgid(0, 0)  # own process group: a terminal's Ctrl-C reaches the parent, which forwards it once
+    _terminate_with_parent()
     world = len(devices)
     device = devices[rank]
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -129,6 +131,17 @@ def _worker(
         raise
     finally:
         torch_dist.destroy_process_group()
+
+
+def _terminate_with_parent() -> None:
+    """On Linux, receive SIGTERM when the launching process dies, so this rank stops gracefully and saves
+    instead of running on orphaned (outside the parent's process group, no terminal hang-up reaches it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG, see prctl(2)
 
 
 class DistributedRunError(RuntimeError):

@@ -47,9 +47,9 @@ def wait_for(proc: subprocess.Popen[str], text: str, timeout: float = 120) -> li
 
 
 def test_ctrl_c_on_the_cli_saves_prints_the_resume_command_and_that_command_resumes(tmp_path: Path) -> None:
-    proc = start_cli("train", "data=coco8.yaml", "model=yolo11n.yaml", "epochs=3", "imgsz=64", "batch=1", "workers=2",
+    proc = start_cli("train", "data=coco8.yaml", "model=yolo11n.yaml", "epochs=2", "imgsz=64", "batch=1", "workers=2",
                      "device=cpu", "plots=False", f"project={tmp_path}", "name=run", cwd=tmp_path)  # fmt: skip
-    wait_for(proc, "Training for 3 epochs")
+    wait_for(proc, "Training for 2 epochs")
     os.killpg(proc.pid, signal.SIGINT)  # main process and its loader workers, as a terminal does
     _, err = proc.communicate(timeout=120)
     last = (tmp_path / "run" / "weights" / "last.pt").resolve()
@@ -63,9 +63,9 @@ def test_ctrl_c_on_the_cli_saves_prints_the_resume_command_and_that_command_resu
                              text=True, timeout=300)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     final = torch.load(last, weights_only=True)
-    assert final["epoch"] == 2 and final["position"] is None
+    assert final["epoch"] == 1 and final["position"] is None
     rows = (tmp_path / "run" / "results.csv").read_text().splitlines()
-    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2"]
 
 
 def test_a_second_ctrl_c_aborts_at_once(tmp_path: Path) -> None:
@@ -125,3 +125,13 @@ def test_under_ddp_every_rank_stops_at_the_same_batch(tmp_path: Path) -> None:
         assert (run / f"batches-rank{rank}.txt").read_text().split() == ["0.0"]
     saved = torch.load(run / "weights" / "last.pt", weights_only=True)
     assert saved["position"]["batch"] == 1 and saved["position"]["world_size"] == 2
+
+
+def test_a_stop_requested_during_setup_ends_before_the_first_batch(tmp_path: Path) -> None:
+    yolo = YOLO("yolo11n.yaml")
+    yolo.add_callback("on_pretrain_routine_start", lambda trainer: trainer.request_stop())
+    yolo.add_callback("on_train_batch_start", lambda trainer: pytest.fail("no batch may run"))
+    with pytest.raises(TrainingStopped, match="before the first batch") as info:
+        yolo.train(**TINY, batch=2, epochs=1, project=str(tmp_path), name="run")
+    assert info.value.checkpoint is None and info.value.resume_command is None  # nothing was trained to resume
+    assert not (tmp_path / "run" / "weights" / "last.pt").exists()

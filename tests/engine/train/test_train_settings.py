@@ -57,4 +57,5 @@ def test_profile_logs_a_table_of_pytorch_and_each_installed_runtime(
     for name in ("PyTorch", "TorchScript", "ONNX", "OpenVINO"):  # all installed by the dev extras: all measured
         ms = float(rows[name].split()[-1])
         assert 0 < ms < 10_000, rows[name]
+    assert "1 epoch completed" in caplog.text and "Training for 1 epoch;" in caplog.text
     assert "ignored" not in caplog.text and not list((tmp_path / "prof").rglob("*.onnx"))  # exports were temporary

@@ -57,6 +57,11 @@ def test_run_folder_and_files(finished_run: tuple[YOLO, dict[str, float], list[s
     assert set(metrics) >= {"metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)"}
     last = torch.load(run / "weights/last.pt", weights_only=True)
     assert last["epoch"] == 1 and last["args"]["epochs"] == 2 and last["optimizer"] is not None
+    best = torch.load(run / "weights/best.pt", weights_only=True)  # inference weights only, in fp16
+    assert {v.dtype for v in best["model"]["state_dict"].values() if v.is_floating_point()} == {torch.float16}
+    assert "optimizer" not in best and "train_weights" not in best
+    assert (run / "weights/best.pt").stat().st_size < (run / "weights/last.pt").stat().st_size / 6
+    assert {v.dtype for v in last["model"]["state_dict"].values() if v.is_floating_point()} == {torch.float32}
     assert all(torch.isfinite(v).all() for v in last["model"]["state_dict"].values() if v.is_floating_point())
     assert yolo.model.nc == 80 and Path(yolo.source) == run / "weights/best.pt"
 

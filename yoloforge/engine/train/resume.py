@@ -53,7 +53,11 @@ def resume_config(ckpt: dict[str, Any], path: str | Path, overrides: dict[str, A
 
 
 def finished(ckpt: dict[str, Any], cfg: RunConfig) -> bool:
-    """True when the checkpoint's run completed its epochs, or stopped early and epochs was not raised."""
-    if int(ckpt["epoch"]) + 1 >= cfg.epochs:
+    """True when the checkpoint's run completed its epochs (the plan `time=` made, when it is set), or stopped
+    early and epochs was not raised. A checkpoint holding a position inside an epoch is never finished."""
+    if ckpt.get("position") is not None:
+        return False
+    planned = int(ckpt["epochs"]) if cfg.time is not None and ckpt.get("epochs") else cfg.epochs
+    if int(ckpt["epoch"]) + 1 >= planned:
         return True
     return bool(ckpt.get("stopped_early")) and cfg.epochs == int(ckpt["args"]["epochs"])

@@ -242,6 +242,8 @@ class Trainer:
     def _fit(self) -> dict[str, float]:
         self.callbacks.run("on_pretrain_routine_start", self)
         self._setup()
+        if self._stop_requested():  # a signal during setup: nothing trained in this session, nothing new to save
+            self._stop_now("the start, before the first batch", saved=True)
         self.callbacks.run("on_pretrain_routine_end", self)
         self.t0 = time.perf_counter() - self.resumed_time
         self.callbacks.run("on_train_start", self)
@@ -382,11 +384,14 @@ class Trainer:
     def _sync_epoch_end(self) -> bool:
         """True ends the loop (early stop, time up, or the plan's last epoch). A stop requested on any rank during
         validation or saving stops here, with the last.pt just written at the epoch's end."""
-        reason = dist.max_ints([self.stop_control.reason], self.ctx)[0]
-        if reason != NONE and not self._last_epoch():
-            self.stop_reason = reason
+        if self._stop_requested() and not self._last_epoch():
             self._stop_now(f"the end of epoch {self.epoch + 1}/{self.epochs}", saved=True)
         return self.stop
+
+    def _stop_requested(self) -> bool:
+        """Whether any rank was asked to stop (outside the batch loop, which checks after every batch)."""
+        self.stop_reason = dist.max_ints([self.stop_control.reason], self.ctx)[0]
+        return self.stop_reason != NONE
 
     def _fit_epochs_to_time(self) -> None:
         """Re-plan the number of epochs so the run ends at `time` hours (as Ultralytics does), from the mean epoch
@@ -432,14 +437,15 @@ class Trainer:
 
         ckpt = None
         if self.ctx.is_main:
-            ckpt = (self.wdir / "last.pt" if self.cfg.save else None) if saved else save_stop(self)
+            ckpt = self.wdir / "last.pt" if saved else save_stop(self)
             if ckpt is not None and not saved:
                 self.callbacks.run("on_model_save", self)
         dist.barrier(self.ctx)  # no rank leaves before last.pt is written
-        stopped = TrainingStopped(self.stop_reason, ckpt.resolve() if ckpt else None,
-                                  self.save_dir.resolve() if self.ctx.is_main else None, where)  # fmt: skip
+        ckpt = ckpt.resolve() if ckpt is not None and ckpt.is_file() else None
+        stopped = TrainingStopped(self.stop_reason, ckpt, self.save_dir.resolve() if self.ctx.is_main else None, where)
         if self.ctx.is_main:
-            LOGGER.warning("%s", stopped if ckpt else f"{stopped}; save=False, so nothing was saved to resume from")
+            why = "save=False" if not self.cfg.save else "no epoch or batch of this run was saved yet"
+            LOGGER.warning("%s", stopped if ckpt else f"{stopped}; nothing to resume from ({why})")
         raise stopped
 
     def _final_validation(self) -> None:
