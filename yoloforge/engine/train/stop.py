@@ -11,6 +11,7 @@ delivers signals there alone), and the previous handlers are put back afterwards
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import threading
 from collections.abc import Iterator
@@ -47,8 +48,9 @@ class TrainingStopped(Exception):  # a stop, not an error: the run is resumable
 
 
 def resume_command(checkpoint: Path) -> str:
-    """The exact command that resumes from `checkpoint` (an absolute path, so it works from any folder)."""
-    return f"yoloforge train resume model={Path(checkpoint).resolve()}"
+    """The exact command that resumes from `checkpoint` (an absolute path, so it works from any folder; quoted for
+    the shell when the path needs it)."""
+    return f"yoloforge train resume {shlex.quote(f'model={Path(checkpoint).resolve()}')}"
 
 
 def describe(reason: int) -> str:
