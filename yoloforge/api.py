@@ -101,7 +101,8 @@ class YOLO:
     def train(self, **kwargs: Any) -> dict[str, float]:
         """Train on `data=...`; returns the final validation metrics (results.csv names) of best.pt.
 
-        `resume=True` continues the run whose last.pt this YOLO was loaded from (or `resume=path`).
+        `resume=True` continues the run whose last.pt this YOLO was loaded from (or `resume=path`). After a
+        graceful stop (SIGTERM, Ctrl-C, `trainer.request_stop()`) raises `TrainingStopped`; the run is resumable.
         """
         from yoloforge.engine.launch import run_training
 

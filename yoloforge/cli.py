@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from yoloforge.cfg.user_cli import run_settings_command
 
         return run_settings_command(argv[1:])
+    from yoloforge.engine.train.stop import TrainingStopped
     from yoloforge.errors import ConfigError, YoloforgeError
     from yoloforge.utils.log import setup_logging
 
@@ -145,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except YoloforgeError as e:
         print(f"yoloforge: error: {e}", file=sys.stderr)
         return 1
+    except TrainingStopped as e:  # graceful stop: the trainer has saved last.pt and logged the resume command
+        return e.exit_code
     except KeyboardInterrupt:
         print("yoloforge: interrupted", file=sys.stderr)
         return 130

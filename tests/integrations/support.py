@@ -51,6 +51,16 @@ def tensorboard_scalars(log_dir: Path) -> tuple[dict[str, dict[int, float]], lis
     return scalars, acc.Tags()["images"], hparams
 
 
+def tensorboard_image(log_dir: Path, tag: str) -> tuple[bytes, int, int]:
+    """(encoded bytes, width, height) of the last image logged under `tag`."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    acc.Reload()
+    event = acc.Images(tag)[-1]
+    return event.encoded_image_string, event.width, event.height
+
+
 def comet_messages(offline_dir: Path) -> list[dict[str, Any]]:
     """The JSON messages inside the one offline archive in `offline_dir`."""
     (archive,) = offline_dir.glob("*.zip")

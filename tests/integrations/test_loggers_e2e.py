@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.integrations.support import clearml_metrics, comet_messages, isolate, tensorboard_scalars, wandb_records
+from tests.integrations.support import (
+    clearml_metrics,
+    comet_messages,
+    isolate,
+    tensorboard_image,
+    tensorboard_scalars,
+    wandb_records,
+)
 
 PACKAGES = ("tensorboard", "mlflow", "comet_ml", "clearml", "wandb")
 MISSING = [p for p in PACKAGES if importlib.util.find_spec(p) is None]  # found, not imported: see isolate()
@@ -101,6 +108,8 @@ def check_tensorboard(run: dict[str, Any]) -> None:
     for key, want in expected(run).items():
         same(scalars.get(key, {}), want, f"tensorboard {key}")
     assert "final/mAP50-95(B)" in scalars and "train_batch0" in images
+    data, width, height = tensorboard_image(run["save_dir"], "train_batch0")  # the JPEG as written, not re-encoded
+    assert data == (run["save_dir"] / "train_batch0.jpg").read_bytes() and (width, height) == (48, 32)
     assert hparams["epochs"] == EPOCHS and hparams["imgsz"] == 64 and hparams["data"] == "coco8.yaml"
 
 

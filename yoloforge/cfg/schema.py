@@ -19,9 +19,11 @@ Mode = Literal["train", "val", "predict", "export", "info"]
 OPTIMIZERS = ("auto", "SGD", "Adam", "AdamW", "NAdam", "RAdam", "RMSProp")
 
 
-def _f(default: Any, help: str, group: str, **kw: Any) -> Any:
-    """A field with help text, tagged with its group (train, augment, val, predict, export)."""
-    return Field(default, description=help, json_schema_extra={"group": group}, **kw)
+def _f(default: Any, help: str, group: str, *, task: str | None = None, **kw: Any) -> Any:
+    """A field with help text, tagged with its group (train, augment, val, predict, export) and, for a setting
+    only one task reads (Ultralytics' keys for pose, segment, classify), that task."""
+    extra = {"group": group} if task is None else {"group": group, "task": task}
+    return Field(default, description=help, json_schema_extra=extra, **kw)
 
 
 def _frac(default: float, help: str, group: str = "augment") -> Any:
@@ -87,12 +89,12 @@ class RunConfig(BaseModel):
     box: float = _f(7.5, "Box loss gain.", "train", ge=0.0)
     cls: float = _f(0.5, "Classification loss gain.", "train", ge=0.0)
     dfl: float = _f(1.5, "Distribution focal loss gain.", "train", ge=0.0)
-    pose: float = _f(12.0, "Pose loss gain (pose task).", "train", ge=0.0)
-    kobj: float = _f(1.0, "Keypoint objectness loss gain (pose task).", "train", ge=0.0)
+    pose: float = _f(12.0, "Pose loss gain (pose task).", "train", task="pose", ge=0.0)
+    kobj: float = _f(1.0, "Keypoint objectness loss gain (pose task).", "train", task="pose", ge=0.0)
     nbs: int = _f(64, "Nominal batch size: gradients accumulate to this many images.", "train", ge=1)
-    overlap_mask: bool = _f(True, "Merge masks into one image (segment task).", "train")
-    mask_ratio: int = _f(4, "Mask downsample ratio (segment task).", "train", ge=1)
-    dropout: float = _f(0.0, "Dropout (classify task).", "train", ge=0.0, le=1.0)
+    overlap_mask: bool = _f(True, "Merge masks into one image (segment task).", "train", task="segment")
+    mask_ratio: int = _f(4, "Mask downsample ratio (segment task).", "train", task="segment", ge=1)
+    dropout: float = _f(0.0, "Dropout (classify task).", "train", task="classify", ge=0.0, le=1.0)
     val: bool = _f(True, "Validate every epoch (False: only after the last).", "train")
     plots: bool = _f(True, "Save plots.", "train")
 
@@ -114,9 +116,9 @@ class RunConfig(BaseModel):
     copy_paste: float = _frac(0.0, "Probability of copy-paste (needs segments).")
     copy_paste_mode: Literal["flip", "mixup"] = _f("flip", "Copy-paste source: flip or mixup.", "augment")
     auto_augment: Literal["randaugment", "autoaugment", "augmix"] | None = _f(
-        "randaugment", "Auto augmentation policy (classify task).", "augment"
+        "randaugment", "Auto augmentation policy (classify task).", "augment", task="classify"
     )
-    erasing: float = _f(0.4, "Random erasing probability (classify task).", "augment", ge=0.0, le=0.9)
+    erasing: float = _f(0.4, "Random erasing probability (classify task).", "augment", task="classify", ge=0.0, le=0.9)
 
     # --- validation ----------------------------------------------------------------------------
     split: Literal["train", "val", "test"] = _f("val", "Dataset split to validate on.", "val")
@@ -239,3 +241,19 @@ class RunConfig(BaseModel):
 def field_group(name: str) -> str:
     extra = RunConfig.model_fields[name].json_schema_extra
     return extra.get("group", "general") if isinstance(extra, dict) else "general"
+
+
+def field_task(name: str) -> str | None:
+    """The one task a setting belongs to (its `task` metadata), or None for settings every task reads."""
+    extra = RunConfig.model_fields[name].json_schema_extra
+    return extra.get("task") if isinstance(extra, dict) else None
+
+
+def other_task_settings(cfg: RunConfig) -> dict[str, str]:
+    """Settings of another task than `cfg.task` that were set to a non-default value: {name: their task}."""
+    found = {}
+    for name, info in RunConfig.model_fields.items():
+        task = field_task(name)
+        if task is not None and task != cfg.task and getattr(cfg, name) != info.default:
+            found[name] = task
+    return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -47,10 +48,12 @@ class EpochSampler(Sampler[SampleKey]):
         self.rank, self.world_size, self.group = max(rank, 0), max(world_size, 1), max(group, 1)
         self.epoch_seeded = epoch_seeded
         self.epoch = 0
+        self.start = 0
         self.mix = True
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch; `start` skips this rank's first `start` samples (resuming inside an epoch)."""
+        self.epoch, self.start = int(epoch), int(start)
 
     def indices(self) -> list[int]:
         """This rank's dataset indices for the current epoch, in order."""
@@ -69,7 +72,7 @@ class EpochSampler(Sampler[SampleKey]):
 
     def __iter__(self) -> Iterator[SampleKey]:
         seed = self.seed if self.epoch_seeded else None
-        for i in self.indices():
+        for i in self.indices()[self.start :]:
             yield SampleKey(i, self.epoch, seed, self.mix)
 
     def __len__(self) -> int:
@@ -132,7 +135,12 @@ def targets(batch: dict[str, Any]) -> torch.Tensor:
 
 
 def seed_worker(worker_id: int) -> None:
-    """Seed a worker's generators from torch's per-worker seed (base seed + worker id)."""
+    """Seed a worker's generators from torch's per-worker seed (base seed + worker id).
+
+    Workers ignore Ctrl-C: the main process decides (the trainer finishes its batch and saves), and a
+    worker that quit on SIGINT would fail the batch the main process is waiting for.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     seed = torch.initial_seed()
     np.random.seed(seed % 2**32)
     random.seed(seed)
@@ -150,9 +158,10 @@ def seed_worker(worker_id: int) -> None:
 class DetectionLoader(DataLoader):
     """A DataLoader whose epoch and close-mosaic switch reach its (persistent) workers."""
 
-    def set_epoch(self, epoch: int) -> None:
-        """Call before `iter(loader)`: reshuffles and reseeds the samples of this epoch."""
-        self.sampler.set_epoch(epoch)
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Call before `iter(loader)`: reshuffles and reseeds the samples of this epoch; `start_batch` > 0 skips
+        the first batches (without loading them), so iteration resumes where an interrupted epoch stopped."""
+        self.sampler.set_epoch(epoch, start_batch * (self.batch_size or 1))
 
     def close_mosaic(self) -> None:
         """Turn mosaic, mixup and cutmix off from the next `iter(loader)` on (the last epochs)."""

@@ -1,4 +1,5 @@
-"""Start a training run: pick the run folder, then train in this process or in one process per device."""
+"""Start a training run: in this process, in one spawned process per device, or in the process group that an
+outside launcher (torchrun, a SLURM script) started. The trainer creates the run folder when training starts."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import torch
 from yoloforge.cfg.schema import RunConfig
 from yoloforge.engine.callbacks import Callbacks
 from yoloforge.engine.devices import select_devices
-from yoloforge.engine.distributed import DistContext, launch
-from yoloforge.engine.run_dir import run_dir
+from yoloforge.engine.distributed import DistContext, env_context, launch, process_group
+from yoloforge.engine.train.stop import TrainingStopped
 from yoloforge.engine.train.trainer import Trainer
 from yoloforge.errors import ConfigError
 from yoloforge.utils.log import LOGGER
@@ -21,17 +22,25 @@ from yoloforge.utils.log import LOGGER
 def _train_in_process(
     ctx: DistContext,
     cfg: RunConfig,
-    save_dir: Path,
+    save_dir: Path | None,
     callbacks: Callbacks,
     weights: dict[str, torch.Tensor] | None,
     arch: dict[str, Any] | None,
     resume_ckpt: dict[str, Any] | None,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], Path]:
     from yoloforge.utils.log import setup_logging
 
     setup_logging(cfg.verbose and ctx.is_main)
     trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, arch=arch, resume_ckpt=resume_ckpt)
-    return trainer.fit()
+    return trainer.fit(), trainer.save_dir
+
+
+def _spawned_rank(ctx: DistContext, **kwargs: Any) -> tuple[dict[str, float], Path] | TrainingStopped:
+    """A rank yoloforge spawned: a graceful stop is returned to the parent, which raises it there."""
+    try:
+        return _train_in_process(ctx, **kwargs)
+    except TrainingStopped as e:
+        return e
 
 
 def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
@@ -57,16 +66,33 @@ def run_training(
     resume_ckpt: dict[str, Any] | None = None,
     save_dir: Path | None = None,
 ) -> tuple[dict[str, float], Path]:
-    """Train and return (final metrics, run folder). More than one device means DDP, one process each."""
-    if not cfg.data:  # before the run folder exists, so a bad call leaves nothing behind
+    """Train and return (final metrics, run folder). More than one device means DDP, one process each.
+
+    Started by torchrun (or with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set), this process is one
+    rank of that launcher's group and trains as such (read here, when training starts). Raises
+    `TrainingStopped` after a graceful stop.
+    """
+    if not cfg.data:  # before anything else, so a bad call leaves nothing behind
         raise ConfigError("training needs a dataset: add data=coco8.yaml or data=path/to/data.yaml")
-    devices = select_devices(cfg.device)
-    save_dir = save_dir or run_dir(cfg, "train")
+    outside = env_context(cfg.device)
+    if outside is None or not outside.distributed:
+        devices = select_devices(cfg.device)
     callbacks = _run_callbacks(cfg, callbacks or Callbacks())
+    kwargs = {"cfg": cfg, "save_dir": save_dir, "callbacks": callbacks, "weights": weights, "arch": arch,
+              "resume_ckpt": resume_ckpt}  # fmt: skip
+    if outside is not None and outside.distributed:
+        if outside.is_main:
+            LOGGER.info("Distributed training as rank %d of %d, started by an outside launcher (%s)", outside.rank,
+                        outside.world_size, outside.device)  # fmt: skip
+        with process_group(outside):
+            return _train_in_process(outside, **kwargs)
     if len(devices) == 1:
-        ctx = DistContext(device=devices[0])
-        return _train_in_process(ctx, cfg, save_dir, callbacks, weights, arch, resume_ckpt), save_dir
+        return _train_in_process(DistContext(device=devices[0]), **kwargs)
+    from yoloforge.data.dataset_yaml import load_dataset_yaml
+
+    load_dataset_yaml(cfg.data)  # download and check once, before any rank starts (ranks then find it ready)
     LOGGER.info("Distributed training on %d processes (%s)", len(devices), ", ".join(map(str, devices)))
-    fn = functools.partial(_train_in_process, cfg=cfg, save_dir=save_dir, callbacks=callbacks, weights=weights,
-                           arch=arch, resume_ckpt=resume_ckpt)  # fmt: skip
-    return launch(fn, devices), save_dir
+    result = launch(functools.partial(_spawned_rank, **kwargs), devices)
+    if isinstance(result, TrainingStopped):
+        raise result
+    return result

@@ -18,10 +18,20 @@ def next_free(path: Path) -> Path:
     return candidate
 
 
+def planned_run_dir(cfg: RunConfig, mode: str) -> Path:
+    """The folder `run_dir` would create now, without creating it (a concurrent run may still take it)."""
+    wanted = _wanted(cfg, mode)
+    return wanted if cfg.exist_ok else next_free(wanted)
+
+
+def _wanted(cfg: RunConfig, mode: str) -> Path:
+    project = Path(cfg.project) if cfg.project else load_user_settings().runs_dir / cfg.task
+    return project / (cfg.name or mode)
+
+
 def run_dir(cfg: RunConfig, mode: str) -> Path:
     """The folder for this run; created so a concurrent run cannot take the same number."""
-    project = Path(cfg.project) if cfg.project else load_user_settings().runs_dir / cfg.task
-    wanted = project / (cfg.name or mode)
+    wanted = _wanted(cfg, mode)
     while True:
         folder = wanted if cfg.exist_ok else next_free(wanted)
         try:

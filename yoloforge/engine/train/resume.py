@@ -1,8 +1,7 @@
-"""What a training checkpoint holds beyond the model, and how a resumed run gets it all back.
+"""How a resumed run is checked and configured: can this checkpoint be resumed, with which settings.
 
-last.pt carries everything needed to continue bit for bit: the raw (non-EMA) weights, the EMA and
-its update count, optimizer and grad-scaler state, the epoch, best fitness, early-stopping
-counter, RNG states and the original settings. best.pt carries only what inference needs.
+What last.pt holds (the checkpoint's schema) is defined in one place, state.py; best.pt carries only
+what inference needs.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from yoloforge.cfg.schema import RunConfig
 from yoloforge.errors import CheckpointError, ConfigError
 from yoloforge.utils.log import LOGGER
 
-RESUME_KEYS = ("train_weights", "ema", "optimizer", "epoch", "best_epoch", "rng", "args")  # best_fitness may be None
 # Settings a resumed run may change; everything else comes from the checkpoint. `data` points the run at its
 # dataset after it moved (Ultralytics accepts it since PR #26175); its classes must stay the same.
 RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", "patience", "data")
@@ -23,7 +21,9 @@ RESUME_OVERRIDES = ("device", "batch", "workers", "epochs", "verbose", "plots", 
 
 def check_resumable(ckpt: dict[str, Any], path: str | Path) -> None:
     """Fail naming every piece of training state the checkpoint lacks."""
-    missing = [k for k in RESUME_KEYS if ckpt.get(k) is None]
+    from yoloforge.engine.train.state import REQUIRED
+
+    missing = [k for k in REQUIRED if ckpt.get(k) is None]
     if missing:
         raise CheckpointError(
             f"cannot resume from {path}: it lacks {', '.join(missing)} "
@@ -80,8 +80,12 @@ def _check_dataset(ckpt: dict[str, Any], cfg: RunConfig, path: str | Path, moved
 
 
 def finished(ckpt: dict[str, Any], cfg: RunConfig) -> bool:
-    """True when the checkpoint's run completed its epochs, or stopped early and epochs was not raised."""
-    if int(ckpt["epoch"]) + 1 >= cfg.epochs:
+    """True when the checkpoint's run completed its epochs (the plan `time=` made, when it is set), or stopped
+    early and epochs was not raised. A checkpoint holding a position inside an epoch is never finished."""
+    if ckpt.get("position") is not None:
+        return False
+    planned = int(ckpt["epochs"]) if cfg.time is not None and ckpt.get("epochs") else cfg.epochs
+    if int(ckpt["epoch"]) + 1 >= planned:
         return True
     return bool(ckpt.get("stopped_early")) and cfg.epochs == int(ckpt["args"]["epochs"])
 

@@ -96,3 +96,17 @@ def build_loaders(cfg: RunConfig, data: Any, batch: int, rank: int, world: int, 
 def planned_iterations(n_images: int, batch: int, nbs: int, epochs: int) -> int:
     """Optimizer steps of the whole run, for optimizer='auto'."""
     return math.ceil(n_images / max(batch, nbs)) * epochs
+
+
+def warn_ignored_settings(cfg: RunConfig) -> dict[str, str]:
+    """One warning naming the settings of other tasks (pose, segment, classify) set on this run, which it ignores.
+
+    The list comes from the schema's `task` metadata; returns {setting: task}.
+    """
+    from yoloforge.cfg.schema import other_task_settings
+
+    found = other_task_settings(cfg)
+    if found:
+        listed = ", ".join(f"{k}={getattr(cfg, k)!r} ({task} task)" for k, task in found.items())
+        LOGGER.warning("a %s run ignores settings of other tasks: %s", cfg.task, listed)
+    return found
