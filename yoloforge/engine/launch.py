@@ -26,12 +26,14 @@ def _train_in_process(
     weights: dict[str, torch.Tensor] | None,
     arch: dict[str, Any] | None,
     resume_ckpt: dict[str, Any] | None,
-) -> dict[str, float]:
-    from yoloforge.utils.log import setup_logging
+) -> Any:
+    """Train on one device; returns the final validation's metrics object (None if there was none)."""
+    from yoloforge.utils.log import api_logging
 
-    setup_logging(cfg.verbose and ctx.is_main)
+    api_logging(cfg.verbose and ctx.is_main)  # a spawned process starts with no logging: show rank 0's output
     trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, arch=arch, resume_ckpt=resume_ckpt)
-    return trainer.fit()
+    trainer.fit()
+    return trainer.final_result
 
 
 def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
@@ -56,8 +58,8 @@ def run_training(
     arch: dict[str, Any] | None = None,
     resume_ckpt: dict[str, Any] | None = None,
     save_dir: Path | None = None,
-) -> tuple[dict[str, float], Path]:
-    """Train and return (final metrics, run folder). More than one device means DDP, one process each."""
+) -> tuple[Any, Path]:
+    """Train and return (final metrics object, run folder). More than one device means DDP, one process each."""
     if not cfg.data:  # before the run folder exists, so a bad call leaves nothing behind
         raise ConfigError("training needs a dataset: add data=coco8.yaml or data=path/to/data.yaml")
     devices = select_devices(cfg.device)

@@ -68,6 +68,7 @@ class Trainer:
         self.pending = 0  # batches whose gradients wait for the next optimizer step
         self.optimizer_steps = 0
         self.final_metrics: dict[str, float] = {}
+        self.final_result: Any = None
 
     # --- setup -------------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -383,6 +384,7 @@ class Trainer:
         model = load_best(best, self.device) if best.exists() else self.ema.ema
         result = self.validator(model, criterion=None, final=True)
         self.final_metrics = dict(result.metrics.results_dict)
+        self.final_result = result.metrics  # the object val() returns: what YOLO.train() hands back
         LOGGER.info("%d epochs completed in %.3f hours.", self.epoch - self.start_epoch + 1,
                     (time.perf_counter() - self.t0) / 3600)  # fmt: skip
         LOGGER.info("Results saved to %s (weights: %s)", self.save_dir, best if best.exists() else "none")
