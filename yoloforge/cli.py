@@ -191,9 +191,15 @@ def _main(argv: list[str]) -> int:
     except (UsageError, ConfigError) as e:
         return _error(e, 2)
     except YoloforgeError as e:
-        return _error(e, 1)
+        return _error(e, _exit_code(e))
     except _PATH_MISTAKES as e:  # e.g. project= naming a file, a folder without write permission
         return _error(f"{e.strerror}: {e.filename}" if e.filename else e, 2)
+    except RuntimeError as e:
+        from yoloforge.engine.distributed import DistributedRunError
+
+        if not isinstance(e, DistributedRunError):
+            raise
+        return _error(e, 1)  # a training process failed: its own traceback is above
     except KeyboardInterrupt:
         print("yoloforge: interrupted", file=sys.stderr)
         return 130
@@ -202,6 +208,17 @@ def _main(argv: list[str]) -> int:
 
 # OSErrors that mean a path the user gave is wrong (not a bug, not a full disk): one line, exit 2.
 _PATH_MISTAKES = (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError, FileNotFoundError)
+
+
+def _exit_code(e: Exception) -> int:
+    """2 for input the user can fix (a value, a file, a dataset: our ValueError kinds), 1 when the run itself
+    failed (a download that did not arrive, training that diverged, an export tool)."""
+    from yoloforge.data.download import DownloadError
+    from yoloforge.nn.pretrained import WeightsDownloadError
+
+    if isinstance(e, DownloadError | WeightsDownloadError):
+        return 1
+    return 2 if isinstance(e, ValueError) else 1
 
 
 def _error(message: object, code: int) -> int:
