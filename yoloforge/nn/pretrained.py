@@ -31,7 +31,14 @@ _noticed: set[str] = set()
 
 
 class WeightsDownloadError(CheckpointError):
-    """Published weights are neither on disk nor downloadable (offline, mirror down)."""
+    """Published weights are neither on disk nor downloadable (offline, mirror down).
+
+    `url` is where they were asked for, `reason` why that failed, `path` where a copy put by hand is found.
+    """
+
+    def __init__(self, message: str, url: str = "", reason: str = "", path: Path | None = None) -> None:
+        super().__init__(message)
+        self.url, self.reason, self.path = url, reason, path
 
 
 def is_published(name: str | os.PathLike[str]) -> bool:
@@ -97,11 +104,14 @@ def _download(name: str, kept: Path) -> Path:
     try:
         fetch(url, raw, attempts=3, backoff=0.5, timeout=30.0)
     except DownloadError as e:
-        reason = e.__cause__ or e
+        reason = str(e.__cause__ or e)
         raise WeightsDownloadError(
             f"{name} is not in the working folder or in {kept.parent}, and the download from {url} failed "
             f"({reason}). Offline? Download {url} by hand and put it at {kept} (or in the working folder), "
-            f"or set {URL_ENV} to a mirror serving {name}; or train from scratch with model={name[:-3]}.yaml"
+            f"or set {URL_ENV} to a mirror serving {name}; or train from scratch with model={name[:-3]}.yaml",
+            url=url,
+            reason=reason,
+            path=kept,
         ) from None
     digest = _sha256(raw)
     LOGGER.info("Downloaded %s (sha256 %s)", name, digest)
