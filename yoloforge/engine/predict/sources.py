@@ -201,7 +201,8 @@ def _paths_of(text: str) -> list[Item]:
     if not os.path.exists(path) and any(c in path for c in _GLOB_CHARS):
         return _glob(path)
     if not os.path.exists(path):
-        raise SourceError(f"source {text!r} does not exist. Accepted: {ACCEPTED}")
+        webcam = " (webcams and streams are not supported: record a video file)" if text.isdigit() else ""
+        raise SourceError(f"source {text!r} does not exist{webcam}. Accepted: {ACCEPTED}")
     if os.path.isdir(path):
         return _folder_items(path)
     if is_video(path):
