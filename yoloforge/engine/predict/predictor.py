@@ -196,8 +196,9 @@ def predict(
     """Detect objects in `source` (cfg.source when None) with `model` (a DetectionModel or a YOLO).
 
     Returns a list of Results, or with `stream=True` a generator yielding them as they are made (the way to
-    go over large folders: one batch of images is held at a time). With cfg.save / cfg.save_txt set, writes
-    annotated images and YOLO label files into a run folder (runs/detect/predict, predict2, ...) or `save_dir`.
+    go over large folders and videos: one batch of images is held at a time). With cfg.save / save_txt /
+    save_crop set, writes annotated images and videos, YOLO label files and crops (layout in writer.py) into a
+    run folder (runs/detect/predict, predict2, ...) or `save_dir`.
     """
     predictor = Predictor(model, cfg, save_dir=save_dir)
     return predictor(source if source is not None else cfg.source, stream=stream)
