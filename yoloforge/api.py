@@ -114,7 +114,8 @@ class YOLO:
         """Train on `data=...`; returns the final validation of best.pt: the same metrics object as `val()`.
 
         That object has `.box.map`, `.box.map50`, `.results_dict` (results.csv names) and `.save_dir`, and
-        `metrics["metrics/mAP50-95(B)"]` still reads results_dict (train() returned that dict before).
+        `metrics["metrics/mAP50-95(B)"]` still reads results_dict (train() returned that dict before). After
+        multi-GPU training it comes without `curves` and `confusion_matrix` (their plots are in the run folder).
         `resume=True` continues the run whose last.pt this YOLO was loaded from (or `resume=path`).
         `pretrained=yolo11n.pt` starts a YAML model from published weights by name (see nn.pretrained).
         """

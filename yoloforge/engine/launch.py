@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,13 @@ def _train_in_process(
     api_logging(cfg.verbose and ctx.is_main)  # a spawned process starts with no logging: show rank 0's output
     trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, arch=arch, resume_ckpt=resume_ckpt)
     trainer.fit()
-    return trainer.final_result
+    result = trainer.final_result
+    if ctx.distributed and result is not None:
+        # A spawned rank hands its result back through a pipe that the parent reads only once every rank has
+        # exited: a result larger than the pipe's buffer (64 KiB) would block that rank for good. Without the
+        # PR curves and the confusion matrix (their plots are written already) it is a few KiB.
+        result = dataclasses.replace(result, curves=None, confusion_matrix=None)
+    return result
 
 
 def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
