@@ -11,9 +11,10 @@ unless a kept box overlaps it with IoU > threshold). Boxes are visited in blocks
 
 Work is O(n * (kept + block)) instead of O(n^2), and `max_keep` (max_det) stops the scan once enough boxes are
 kept, because greedy NMS keeps boxes in score order. Measured on a shared 2-core CPU (bench/metrics.py), 30000
-boxes: 5-15 ms with max_keep=300 (validation: 2-3 ms per image at imgsz 160, ~10 ms at 640, conf=0.001
-multi-label); without max_keep 0.1-0.6 s for detector-like clusters and ~2.5 s for 30000 uniformly spread
-boxes of which 20700 survive (torchvision's C++ loop is faster there).
+boxes: 3-5 ms with max_keep=300 (validation: 2-3 ms per image at imgsz 160, ~6 ms at 640, conf=0.001
+multi-label); without max_keep 0.3-0.9 s for detector-like clusters and ~2.5 s for 30000 uniformly spread
+boxes of which 20700 survive (torchvision's C++ loop is faster there; the small CPU blocks below cost this
+uncapped case 15-60% against 256 x 1024 blocks, which predict and val never run: they pass max_det).
 
 Class-aware NMS masks pairs of different classes out of the IoU test: the same result as the usual trick of
 offsetting boxes by cls * max_wh, without the precision that large offsets cost in float32 (at 79 * 7680 a
