@@ -139,7 +139,7 @@ def _boxes(n: int, clusters: int | None, seed: int = 0) -> tuple[torch.Tensor, t
 
 
 def bench_nms(repeat: int) -> None:
-    print(f"\nnms() on 30000 boxes, IoU 0.7 ({torch.get_num_threads()} torch threads available, NMS uses 1 on CPU)")
+    print(f"\nnms() on 30000 boxes, IoU 0.7 ({torch.get_num_threads()} torch threads; NMS uses no thread pool on CPU)")
     print(f"{'boxes':32}{'max_keep':>9}{'kept':>7}{'ms':>10}")
     for name, clusters in (("uniform random", None), ("50 clusters (detector-like)", 50), ("5 dense clusters", 5)):
         boxes, scores = _boxes(30000, clusters)

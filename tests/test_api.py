@@ -40,5 +40,5 @@ def test_modes_validate_settings_first() -> None:
 def test_bad_model_argument() -> None:
     with pytest.raises(ConfigError, match="expected an architecture YAML"):
         YOLO("model.bin")
-    with pytest.raises(ConfigError, match="task 'segment'"):
+    with pytest.raises(ConfigError, match="task=segment: yoloforge trains, validates and predicts detect models only"):
         YOLO("yolo11n.yaml", task="segment")

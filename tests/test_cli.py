@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from yoloforge.cfg.schema import RunConfig
 
@@ -60,3 +65,69 @@ def test_train_without_data_is_a_clear_error(tmp_path: Path) -> None:
     r = cli("train", "model=yolo11n.yaml", "epochs=1", cwd=tmp_path)
     assert r.returncode == 2 and "data=" in r.stderr and "Traceback" not in r.stderr
     assert list(tmp_path.iterdir()) == []  # no empty run folder left behind
+
+
+def test_info_of_a_checkpoint_states_its_size_640_unless_given(fixtures_dir: Path) -> None:
+    """The fixture was trained at imgsz 160; info still counts GFLOPs at 640 (as for the YAML) and says so."""
+    ckpt = str(fixtures_dir / "yolo11n-coco128-overfit160.pt")
+    r = cli("info", f"model={ckpt}")
+    assert r.returncode == 0 and "6.5 GFLOPs at imgsz=640" in r.stdout, r.stdout + r.stderr
+    r = cli("info", f"model={ckpt}", "imgsz=160")
+    assert r.returncode == 0 and "0.4 GFLOPs at imgsz=160" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`yoloforge settings | head -1`: the pipe closes before the output is written."""
+    for args in (["settings"], ["cfg"], ["help"]):
+        p = subprocess.Popen([sys.executable, "-m", "yoloforge", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
+        assert p.stdout is not None and p.stderr is not None
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        assert p.wait(timeout=60) == 141 and err == "", (args, err)
+
+
+def test_user_mistakes_are_one_line_and_exit_2(tmp_path: Path, fixtures_dir: Path) -> None:
+    ckpt = str(fixtures_dir / "yolo11n-coco128-overfit160.pt")
+    (tmp_path / "afile").write_text("a file, not a folder")
+    cases = {
+        ("val", f"model={ckpt}", "data=coco8.yaml", "imgsz=64", "workers=0", "project=afile"): "Not a directory",
+        ("predict", f"model={ckpt}", "task=segment", "source=x.jpg"): "task=segment: yoloforge trains, validates",
+        ("train", "data=coco8.yaml", "lr0=fast"): "'lr0': 'fast' (command line)",
+        ("train", "data=nothere.yaml"): "dataset YAML 'nothere.yaml' not found",
+    }
+    for args, message in cases.items():
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert r.stderr.strip().splitlines()[-1].startswith("yoloforge: error: ") and message in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding runs/detect/train: one finished 1-epoch run."""
+    from yoloforge import YOLO
+
+    folder = tmp_path_factory.mktemp("resume")
+    YOLO("yolo11n.yaml").train(data="coco8.yaml", epochs=1, imgsz=64, batch=4, workers=0, device="cpu",
+                               plots=False, project=str(folder / "runs" / "detect"), name="train")  # fmt: skip
+    return folder
+
+
+def test_resume_true_with_a_model_path(finished: Path) -> None:
+    last = finished / "runs/detect/train/weights/last.pt"
+    r = cli("train", "resume=True", f"model={last}")
+    assert r.returncode == 0 and "nothing to resume" in r.stderr and "True" not in r.stderr, r.stderr
+
+
+def test_bare_resume_takes_the_most_recent_last_pt_under_runs(finished: Path, tmp_path: Path) -> None:
+    newer = finished / "runs/detect/b_newer"
+    if not newer.exists():
+        shutil.copytree(finished / "runs/detect/train", newer)
+    old = finished / "runs/detect/train/weights/last.pt"
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    r = cli("train", "resume", cwd=finished)
+    assert r.returncode == 0, r.stderr
+    assert "Resuming the most recent run: runs/detect/b_newer/weights/last.pt" in r.stderr
+    assert "nothing to resume" in r.stderr
+    r = cli("train", "resume", cwd=tmp_path)
+    assert r.returncode == 2 and "no last.pt found under" in r.stderr and "model=path/to/weights/last.pt" in r.stderr

@@ -6,8 +6,10 @@ answer without loading torch.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 TASKS = ("detect",)
@@ -91,6 +93,32 @@ def print_cfg() -> None:
         print("\n".join(lines))
 
 
+def latest_last(folder: str | Path) -> Path:
+    """The most recently written `last.pt` under `folder` (searched recursively), as Ultralytics' bare resume."""
+    from yoloforge.errors import ConfigError
+
+    found = [p for p in Path(folder).rglob("last.pt") if p.is_file()] if Path(folder).is_dir() else []
+    if not found:
+        hint = "name the run's checkpoint: yoloforge train resume model=path/to/weights/last.pt"
+        raise ConfigError(f"resume: no last.pt found under {Path(folder).resolve()}; {hint}")
+    return max(found, key=lambda p: p.stat().st_mtime)
+
+
+def _default_model(mode: str, overrides: dict[str, Any]) -> str:
+    """The model when none was given: the latest run's last.pt for a bare resume, else yolo11n.yaml."""
+    from yoloforge.cfg.user import load_user_settings
+    from yoloforge.errors import ConfigError
+    from yoloforge.utils.log import LOGGER
+
+    if mode in ("val", "predict", "export"):
+        raise ConfigError(f"{mode} needs a trained model: add model=path/to/best.pt")
+    if mode == "train" and overrides.get("resume") is True:
+        last = latest_last(overrides.get("project") or load_user_settings().runs_dir)
+        LOGGER.info("Resuming the most recent run: %s", last)
+        return str(last)
+    return "yolo11n.yaml"
+
+
 def run(mode: str, overrides: dict[str, Any]) -> Any:
     """Validate the settings, then hand them to the YOLO facade (the same path as the Python API)."""
     from yoloforge.api import YOLO
@@ -98,15 +126,16 @@ def run(mode: str, overrides: dict[str, Any]) -> Any:
     from yoloforge.errors import ConfigError
 
     check_keys(overrides, "command line")  # a typo fails before any model loads; values are checked once, below
-    model = overrides.pop("model", None)
-    if model is None:
-        if mode in ("val", "predict", "export"):
-            raise ConfigError(f"{mode} needs a trained model: add model=path/to/best.pt")
-        model = "yolo11n.yaml"
-    overrides.pop("task", None)
+    task = overrides.pop("task", "detect")
+    if task != "detect":
+        raise ConfigError(f"task={task}: yoloforge trains, validates and predicts detect models only")
+    model = overrides.pop("model", None) or _default_model(mode, overrides)
     yolo = YOLO(model)
+    yolo.origin = "command line"
     if mode == "info":
-        return yolo.info(imgsz=yolo._settings("info", overrides).config.long_side)
+        given = {"imgsz": overrides["imgsz"]} if "imgsz" in overrides else {}
+        size = yolo._settings("info", given).config.long_side if given else 640  # not the checkpoint's train size
+        return yolo.info(imgsz=size)
     if mode == "predict":
         for _ in yolo.predict(stream=True, **{"save": True, **overrides}):
             pass  # streamed: a large folder never sits in memory
@@ -115,8 +144,28 @@ def run(mode: str, overrides: dict[str, Any]) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `yoloforge` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Entry point of the `yoloforge` console script; returns the exit code.
+
+    Every error a user can fix is one line on stderr (exit 2 for a mistake in the command, 1 otherwise); a
+    reader that goes away (`yoloforge settings | head -1`) ends the command quietly.
+    """
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # what a shell reports for a process ended by SIGPIPE
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str]) -> int:
     if not argv or argv[0] in ("help", "-h", "--help"):
         print(HELP, end="")
         return 0
@@ -141,14 +190,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(verbose=overrides.get("verbose", True) is not False)
         run(mode, overrides)
     except (UsageError, ConfigError) as e:
-        print(f"yoloforge: error: {e}", file=sys.stderr)
-        return 2
+        return _error(e, 2)
     except YoloforgeError as e:
-        print(f"yoloforge: error: {e}", file=sys.stderr)
-        return 1
+        return _error(e, _exit_code(e))
+    except _PATH_MISTAKES as e:  # e.g. project= naming a file, a folder without write permission
+        return _error(f"{e.strerror}: {e.filename}" if e.filename else e, 2)
+    except RuntimeError as e:
+        from yoloforge.engine.distributed import DistributedRunError
+
+        if not isinstance(e, DistributedRunError):
+            raise
+        return _error(e, 1)  # a training process failed: its own traceback is above
     except TrainingStopped as e:  # graceful stop: the trainer has saved last.pt and logged the resume command
         return e.exit_code
     except KeyboardInterrupt:
         print("yoloforge: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+# OSErrors that mean a path the user gave is wrong (not a bug, not a full disk): one line, exit 2.
+_PATH_MISTAKES = (NotADirectoryError, IsADirectoryError, FileExistsError, PermissionError, FileNotFoundError)
+
+
+def _exit_code(e: Exception) -> int:
+    """2 for input the user can fix (a value, a file, a dataset: our ValueError kinds), 1 when the run itself
+    failed (a download that did not arrive, training that diverged, an export tool)."""
+    from yoloforge.data.download import DownloadError
+    from yoloforge.nn.pretrained import WeightsDownloadError
+
+    if isinstance(e, DownloadError | WeightsDownloadError):
+        return 1
+    return 2 if isinstance(e, ValueError) else 1
+
+
+def _error(message: object, code: int) -> int:
+    print(f"yoloforge: error: {message}", file=sys.stderr)
+    return code

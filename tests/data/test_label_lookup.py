@@ -154,7 +154,7 @@ def test_cli_refuses_unlabelled_training_and_foreign_classes_in_one_line(tmp_pat
 
     r = train()
     last = r.stderr.strip().splitlines()[-1]
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr  # 2: input the user can fix
     assert last.startswith("yoloforge: error: train: only 0 of 4 images have a label file")
     assert str(tmp_path / "ds" / "labels" / "tr" / "0.txt") in last
     for i in range(4):  # labels beside the images now: training could start, but classes= names a foreign class

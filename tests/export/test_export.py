@@ -97,3 +97,65 @@ def test_torchscript_runs_at_another_size(exported: dict[str, Path], trained, co
 def test_export_leaves_the_model_as_it_was(exported: dict[str, Path], trained) -> None:
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained.model.modules()), "the caller's model was fused"
     assert next(trained.model.parameters()).dtype == torch.float32
+
+
+def test_onnx_metadata_props_in_ultralytics_convention(exported: dict[str, Path], trained) -> None:
+    """The raw strings: plain text, digits for stride/batch, Python literals for names and imgsz."""
+    import ast
+
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(exported["onnx"])).metadata_props}
+    assert props["task"] == "detect" and props["format"] == "onnx" and props["version"] == __version__
+    assert props["stride"] == "32" and props["batch"] == "2"
+    assert props["imgsz"] == f"[{IMGSZ}, {IMGSZ}]"
+    assert props["names"].startswith("{0: 'person', 1: 'bicycle', 2: 'car', ")
+    assert ast.literal_eval(props["names"]) == trained.names
+    assert props["dynamic"] == "False" and props["half"] == "False" and props["strides"] == "[8, 16, 32]"
+    assert not any(v.startswith('"') for v in props.values()), props  # nothing JSON-quoted any more
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load/save: the format under test
+def test_torchscript_and_openvino_metadata_files(exported: dict[str, Path], trained) -> None:
+    """TorchScript: JSON in the extra file `config.txt`; OpenVINO: metadata.yaml with int class ids."""
+    import json
+
+    import yaml
+
+    extra = {"config.txt": ""}
+    torch.jit.load(str(exported["torchscript"]), _extra_files=extra)
+    raw = json.loads(extra["config.txt"])
+    assert (raw["task"], raw["stride"], raw["batch"], raw["imgsz"]) == ("detect", 32, 2, [IMGSZ, IMGSZ])
+    assert raw["names"]["0"] == "person" and len(raw["names"]) == 80
+    meta = yaml.safe_load((exported["openvino"] / "metadata.yaml").read_text())
+    assert meta["names"][0] == "person" and meta["stride"] == 32 and meta["imgsz"] == [IMGSZ, IMGSZ]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load/save: the format under test
+def test_files_in_our_earlier_metadata_format_still_load(exported: dict[str, Path], tmp_path: Path, trained) -> None:
+    """format_version 1: every ONNX value a JSON string, TorchScript metadata in `config.json`."""
+    import json
+
+    import onnx
+
+    proto = onnx.load(str(exported["onnx"]))
+    old = {"format_version": 1, "writer": "yoloforge.export", "task": "detect", "stride": 32, "batch": 2,
+           "imgsz": [IMGSZ, IMGSZ], "names": {str(k): v for k, v in trained.names.items()}, "version": "0.1.0",
+           "dynamic": False, "half": False, "format": "onnx"}  # fmt: skip
+    del proto.metadata_props[:]
+    for k, v in old.items():
+        proto.metadata_props.add(key=k, value=json.dumps(v))
+    onnx.save(proto, str(tmp_path / "old.onnx"))
+    b = load_backend(tmp_path / "old.onnx")
+    assert (b.names, b.stride, b.imgsz, b.task, b.meta.version) == (
+        trained.names,
+        32,
+        (IMGSZ, IMGSZ),
+        "detect",
+        "0.1.0",
+    )
+
+    module = torch.jit.load(str(exported["torchscript"]))
+    torch.jit.save(module, str(tmp_path / "old.torchscript"), _extra_files={"config.json": json.dumps(old)})
+    ts = load_backend(tmp_path / "old.torchscript")
+    assert (ts.names, ts.stride, ts.imgsz, ts.task) == (trained.names, 32, (IMGSZ, IMGSZ), "detect")

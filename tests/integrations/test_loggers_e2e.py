@@ -75,6 +75,8 @@ def logged_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             mp.setenv(f"YOLOFORGE_{name.upper()}", "1")
         collect = Collect()
         LOGGER.addHandler(collect)
+        level = LOGGER.level
+        LOGGER.setLevel(logging.INFO)  # yoloforge follows the application's levels; this test reads INFO lines
         try:
             yolo = YOLO("yolo11n.yaml")
             names = register_loggers(yolo.callbacks)
@@ -82,6 +84,7 @@ def logged_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
             yolo.train(**TINY, project=str(tmp / "proj"), name="run")
         finally:
             LOGGER.removeHandler(collect)
+            LOGGER.setLevel(level)
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader((yolo.save_dir / "results.csv").open())]
         yield {"names": names, "save_dir": yolo.save_dir, "home": tmp / "home", "log": collect.lines,
                "rows": rows, "failures": yolo.callbacks.failures}  # fmt: skip

@@ -102,7 +102,9 @@ def test_info_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(info, ModelInfo)
     assert info.layers == len(list(model.modules()))
     line = capsys.readouterr().out.strip()
-    expected = rf"yolo11n summary: {info.layers} layers, 2,624,080 parameters, 2,624,064 gradients, 6\.\d GFLOPs"
+    expected = (
+        rf"yolo11n summary: {info.layers} layers, 2,624,080 parameters, 2,624,064 gradients, 6\.\d GFLOPs at imgsz=640"
+    )
     assert re.fullmatch(expected, line)
 
 

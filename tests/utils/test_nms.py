@@ -133,3 +133,34 @@ def test_nms_batch_and_time_limit(caplog: pytest.LogCaptureFixture, monkeypatch:
     assert "time limit" in caplog.text
     assert late[1].shape == (0, 6) and late[2].shape == (0, 6)
     assert non_max_suppression(torch.zeros(2, 6, 10))[0].shape == (0, 6)
+
+
+def test_nms_leaves_torch_threads_alone_for_every_thread() -> None:
+    """A server thread started while NMS runs elsewhere must get the process's thread count, not 1.
+
+    (When NMS lowered torch.set_num_threads around each call, 199 of 200 such threads got 1 thread for good.)
+    """
+    import threading
+
+    before = torch.get_num_threads()
+    g = torch.Generator().manual_seed(0)
+    pred = torch.cat((torch.rand(4, 2, 2100, generator=g) * 320, torch.rand(4, 2, 2100, generator=g) * 60 + 5,
+                      torch.rand(4, 80, 2100, generator=g) ** 8), 1)  # fmt: skip
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            non_max_suppression(pred, conf=0.001, multi_label=True, time_limit=60)
+
+    worker = threading.Thread(target=busy)
+    worker.start()
+    seen: list[int] = []
+    try:
+        for _ in range(40):
+            t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+            t.start()
+            t.join()
+    finally:
+        stop.set()
+        worker.join()
+    assert seen == [before] * 40 and torch.get_num_threads() == before

@@ -233,3 +233,15 @@ def test_plot_image_grid_labels_and_predictions(tmp_path: Path, coco128_dir: Pat
     _check_image(out, (320, 320), (1920, 1920), 20)
     empty = plot_image_grid(images[:0], np.zeros((0, 6)), coco_names, tmp_path / "empty.jpg")
     _check_image(empty, (100, 100), (1920, 1920), 3)
+
+
+def test_confusion_matrix_axes_are_labelled_and_many_classes_name_the_used_ones(coco_names: dict[int, str]) -> None:
+    """80 classes of which a small validation meets 3: those 3 (and background) are named on both axes."""
+    from yoloforge.utils.plotting import confusion_figure
+
+    m = np.zeros((81, 81))
+    m[0, 0], m[80, 2], m[16, 16], m[0, 80] = 5, 1, 2, 3  # person right, a car missed, dogs right, a false person
+    ax = confusion_figure(m, coco_names).axes[0]
+    assert ax.get_xlabel() == "True" and ax.get_ylabel() == "Predicted"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["person", "car", "dog", "background"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["person", "car", "dog", "background"]

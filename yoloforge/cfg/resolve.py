@@ -63,10 +63,11 @@ def load_cfg_file(path: str | Path) -> dict[str, Any]:
 
 
 def _str_only(key: str) -> bool:
-    """True when a setting accepts text but no numbers, so `name=001` must stay the text '001'."""
+    """True when a setting accepts text but no numbers or booleans, so `name=001` stays the text '001' (while
+    `resume=True` and `pretrained=false`, of type bool | str, stay booleans)."""
     ann = RunConfig.model_fields[key].annotation
     args = set(typing.get_args(ann)) if isinstance(ann, types.UnionType) or typing.get_origin(ann) else {ann}
-    return str in args and not args & {int, float}
+    return str in args and not args & {int, float, bool}
 
 
 def parse_value(key: str, text: str) -> Any:

@@ -130,9 +130,10 @@ class RunConfig(BaseModel):
     agnostic_nms: bool = _f(False, "Class-agnostic NMS.", "val")
 
     # --- prediction ----------------------------------------------------------------------------
-    source: str | None = _f(None, "Prediction source: image, folder, glob or list file.", "predict")
+    source: str | None = _f(None, "Prediction source: image, video, http(s) URL, folder, glob or list file.", "predict")
     save_txt: bool = _f(False, "Save predicted boxes as YOLO label files.", "predict")
     save_conf: bool = _f(False, "Add confidences to saved label files.", "predict")
+    save_crop: bool = _f(False, "Save each detected box as an image in crops/<class name>/.", "predict")
     show_labels: bool = _f(True, "Draw class names on predictions.", "predict")
     show_conf: bool = _f(True, "Draw confidences on predictions.", "predict")
     line_width: int | None = _f(None, "Box line width in pixels (default scales with image).", "predict", ge=1)

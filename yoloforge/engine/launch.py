@@ -3,6 +3,7 @@ outside launcher (torchrun, a SLURM script) started. The trainer creates the run
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,23 @@ def _train_in_process(
     weights: dict[str, torch.Tensor] | None,
     arch: dict[str, Any] | None,
     resume_ckpt: dict[str, Any] | None,
-) -> tuple[dict[str, float], Path]:
-    from yoloforge.utils.log import setup_logging
+) -> tuple[Any, Path]:
+    """Train on one device; returns (the final validation's metrics object or None, the run folder)."""
+    from yoloforge.utils.log import api_logging
 
-    setup_logging(cfg.verbose and ctx.is_main)
+    api_logging(cfg.verbose and ctx.is_main)  # a spawned process starts with no logging: show rank 0's output
     trainer = Trainer(cfg, save_dir, callbacks=callbacks, ctx=ctx, weights=weights, arch=arch, resume_ckpt=resume_ckpt)
-    return trainer.fit(), trainer.save_dir
+    trainer.fit()
+    result = trainer.final_result
+    if ctx.distributed and result is not None:
+        # A spawned rank hands its result back through a pipe that the parent reads only once every rank has
+        # exited: a result larger than the pipe's buffer (64 KiB) would block that rank for good. Without the
+        # PR curves and the confusion matrix (their plots are written already) it is a few KiB.
+        result = dataclasses.replace(result, curves=None, confusion_matrix=None)
+    return result, trainer.save_dir
 
 
-def _spawned_rank(ctx: DistContext, **kwargs: Any) -> tuple[dict[str, float], Path] | TrainingStopped:
+def _spawned_rank(ctx: DistContext, **kwargs: Any) -> tuple[Any, Path] | TrainingStopped:
     """A rank yoloforge spawned: a graceful stop is returned to the parent, which raises it there."""
     try:
         return _train_in_process(ctx, **kwargs)
@@ -65,8 +74,8 @@ def run_training(
     arch: dict[str, Any] | None = None,
     resume_ckpt: dict[str, Any] | None = None,
     save_dir: Path | None = None,
-) -> tuple[dict[str, float], Path]:
-    """Train and return (final metrics, run folder). More than one device means DDP, one process each.
+) -> tuple[Any, Path]:
+    """Train and return (final metrics object, run folder). More than one device means DDP, one process each.
 
     Started by torchrun (or with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set), this process is one
     rank of that launcher's group and trains as such (read here, when training starts). Raises

@@ -1,9 +1,14 @@
 """What an exported file says about itself: class names, stride, input size, task, version, date.
 
-Every format stores the same fields (ONNX: metadata_props, one JSON value per key; TorchScript: an
-extra file `config.json`; OpenVINO: `metadata.yaml` beside the IR), so a backend can letterbox, name
-classes and check shapes without the checkpoint. Reading is lenient: values written as Python
-literals (as other YOLO exporters do) are accepted too, and unknown keys are kept in `extra`.
+Every format stores the same fields, in the layout Ultralytics' runtime and the tools built on its exports
+read, so a yoloforge export drops into an existing pipeline:
+- ONNX metadata_props (string to string): text as plain text (`task` -> `detect`), `stride` and `batch` as
+  digits (`32`), everything else as a Python literal: `names` a dict with int keys (`{0: 'person'}`), `imgsz`
+  a list (`[640, 640]`), booleans `True`/`False`. Read back with `ast.literal_eval` (never `eval`).
+- TorchScript: the extra file `config.txt` holding one JSON object (names keyed "0", "1", ...).
+- OpenVINO: `metadata.yaml` beside the IR (names keyed by int).
+Reading is lenient: our own earlier ONNX files (format_version 1: every value a JSON string, `'"detect"'`)
+and TorchScript files (extra file `config.json`) load as before; unknown keys are kept in `extra`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ if TYPE_CHECKING:
     from yoloforge.nn.model import DetectionModel
 
 FORMAT = "yoloforge.export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: ONNX values as JSON strings (read, no longer written)
+_TEXT_KEYS = frozenset({"task", "format", "version", "date", "writer", "model", "description", "author", "license"})
+_INT_KEYS = frozenset({"stride", "batch", "format_version", "opset", "channels"})
 
 
 @dataclass(frozen=True)
@@ -39,12 +46,12 @@ class ExportMeta:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data, `extra` merged in at the top level."""
+        """Plain data (names keyed by int; JSON turns the keys into "0", "1"...), `extra` merged in at the top."""
         d = asdict(self)
         extra = d.pop("extra")
         d["imgsz"] = list(self.imgsz)
-        d["names"] = {str(k): v for k, v in self.names.items()}
-        return {"format_version": FORMAT_VERSION, **extra, **d}
+        d["names"] = {int(k): str(v) for k, v in self.names.items()}
+        return {**extra, **d, "format_version": FORMAT_VERSION}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> ExportMeta:
@@ -99,22 +106,37 @@ def from_json(text: str | bytes) -> ExportMeta:
 
 
 def to_strings(meta: ExportMeta) -> dict[str, str]:
-    """One JSON value per key, for string-to-string stores such as ONNX metadata_props."""
-    return {k: json.dumps(v) for k, v in meta.to_dict().items()}
+    """ONNX metadata_props in Ultralytics' convention: text plain, integers as digits, the rest Python literals.
+
+    e.g. {"task": "detect", "stride": "32", "batch": "1", "imgsz": "[640, 640]", "names": "{0: 'person'}"}.
+    """
+    return {k: v if isinstance(v, str) else repr(v) for k, v in meta.to_dict().items()}
 
 
 def from_strings(props: Mapping[str, str]) -> ExportMeta:
-    """Inverse of `to_strings`; a value that is not JSON is tried as a Python literal, then kept as text."""
-    return ExportMeta.from_dict({k: _decode(v) for k, v in props.items()})
+    """Inverse of `to_strings`; also reads our format_version 1 files, whose values are all JSON strings."""
+    if props.get("writer") == json.dumps(FORMAT):  # written by yoloforge before format_version 2
+        return ExportMeta.from_dict({k: _json_or_text(v) for k, v in props.items()})
+    return ExportMeta.from_dict({k: _decode(k, v) for k, v in props.items()})
 
 
-def _decode(text: str) -> Any:
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return parse(text)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-    return text
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _decode(key: str, text: str) -> Any:
+    """One metadata_props value: text keys as they are, integers as int, anything else a Python literal or text."""
+    if key in _TEXT_KEYS:
+        return text
+    if key in _INT_KEYS and text.strip().lstrip("-").isdigit():
+        return int(text)
+    try:
+        return ast.literal_eval(text)  # literals only: never eval()
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
 
 
 def to_yaml(meta: ExportMeta) -> str:

@@ -15,11 +15,11 @@ from yoloforge.export import quiet_tracing
 from yoloforge.export.metadata import ExportMeta, to_json
 from yoloforge.utils.io import atomic_write_bytes
 
-EXTRA_FILE = "config.json"
+EXTRA_FILE = "config.txt"  # the name Ultralytics' runtime reads (we wrote config.json before; still read)
 
 
 def export_torchscript(model: torch.nn.Module, im: torch.Tensor, path: Path, meta: ExportMeta) -> Path:
-    """Trace `model` on `im` and write it with its metadata as the extra file `config.json`."""
+    """Trace `model` on `im` and write it with its metadata (JSON) as the extra file `config.txt`."""
     with quiet_tracing(), torch.no_grad():
         traced = torch.jit.trace(model, im, strict=False, check_trace=False)  # the check re-runs the model twice
         buf = io.BytesIO()

@@ -9,8 +9,9 @@ metrics.box.map, metrics.results_dict, metrics.class_table()
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -91,6 +92,18 @@ class DetMetrics:
     curves: APResult | None = None  # P/R/F1 vs confidence and PR envelope, for plots
     confusion_matrix: ConfusionMatrix | None = None
     coco: dict[str, float] = field(default_factory=dict)  # pycocotools' map/map50/map75 when save_json=True
+    save_dir: Path | None = None  # the run folder of the validation (or training) that made these metrics
+
+    def __getitem__(self, key: str) -> float:
+        """results_dict[key]: reads written when YOLO.train() returned that dict keep working."""
+        return self.results_dict[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.results_dict
+
+    def __iter__(self) -> Iterator[str]:
+        """The results_dict keys (so `set(metrics)` and `for key in metrics` work as on that dict)."""
+        return iter(self.results_dict)
 
     @property
     def keys(self) -> list[str]:

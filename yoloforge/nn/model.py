@@ -36,6 +36,7 @@ class ModelInfo:
     parameters: int
     gradients: int
     gflops: float
+    imgsz: int = 640  # the square input size `gflops` was counted at
 
 
 class DetectionModel(nn.Module):
@@ -139,18 +140,20 @@ class DetectionModel(nn.Module):
         return counter.get_total_flops() / 1e9
 
     def info(self, imgsz: int = 640, verbose: bool = True) -> ModelInfo:
-        """Layer, parameter and FLOP counts; prints a one-line summary when verbose."""
+        """Layer, parameter and FLOP counts (GFLOPs of one imgsz x imgsz image); prints a one-line summary when
+        verbose, naming the size, since GFLOPs grow with its square."""
         params = list(self.parameters())
         summary = ModelInfo(
             layers=len(list(self.modules())),
             parameters=sum(p.numel() for p in params),
             gradients=sum(p.numel() for p in params if p.requires_grad),
             gflops=self.flops(imgsz),
+            imgsz=imgsz,
         )
         if verbose:
             print(
                 f"{self.display_name} summary: {summary.layers} layers, {summary.parameters:,} parameters, "
-                f"{summary.gradients:,} gradients, {summary.gflops:.1f} GFLOPs"
+                f"{summary.gradients:,} gradients, {summary.gflops:.1f} GFLOPs at imgsz={imgsz}"
             )
         return summary
 

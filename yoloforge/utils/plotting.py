@@ -27,7 +27,7 @@ RESULTS_PANELS = (
     "val/box_loss", "val/cls_loss", "val/dfl_loss", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
 )  # fmt: skip
 MAX_LEGEND_CLASSES = 20  # more per-class curves than this are drawn as thin grey lines without a legend
-MAX_LABELLED_CLASSES = 30  # from this many classes: no names/values in the confusion matrix, small bar labels
+MAX_LABELLED_CLASSES = 30  # from this many classes: only used classes named in the confusion matrix, small bars
 Names = Mapping[int, str] | Sequence[str] | None
 
 
@@ -274,7 +274,12 @@ def _annotate_cells(ax: Any, data: np.ndarray, vmax: float, normalize: bool, fon
 
 
 def plot_confusion_matrix(matrix: Any, names: Names, path: str | Path, normalize: bool = True) -> Path:
-    """(nc+1)x(nc+1) matrix, rows predicted, columns true, the last row/column the background."""
+    """(nc+1)x(nc+1) matrix, rows predicted, columns true, the last row/column the background; written to `path`."""
+    return _save(confusion_figure(matrix, names, normalize), path)
+
+
+def confusion_figure(matrix: Any, names: Names, normalize: bool = True) -> Any:
+    """The matplotlib Figure of `plot_confusion_matrix` (axes "True" across, "Predicted" down)."""
     m = np.nan_to_num(np.asarray(matrix, dtype=float))
     if m.size == 0:
         m = m.reshape(0, 0)
@@ -298,23 +303,33 @@ def plot_confusion_matrix(matrix: Any, names: Names, path: str | Path, normalize
     ax.set_xlabel("True", fontsize=big)
     ax.set_ylabel("Predicted", fontsize=big)
     ax.set_title("Confusion Matrix" + (" (normalized per true class)" if normalize else " (counts)"), fontsize=big)
-    return _save(fig, path)
+    return fig
 
 
 def _confusion_ticks(
     ax: Any, shown: np.ndarray, n: int, names: Names, vmax: float, normalize: bool, side: float
 ) -> None:
-    """Class names and cell values when there are few classes; a bare heat map otherwise (unreadable anyway)."""
-    if n == 0 or n - 1 >= MAX_LABELLED_CLASSES:
+    """Class names and cell values when there are few classes. With many (COCO's 80), only the classes that
+    occur (a non-empty row or column) are named, so the few filled cells of a small validation can be read;
+    when even those are too many, a bare heat map (names would be unreadable)."""
+    if n == 0:
         ax.set_xticks([])
         ax.set_yticks([])
         return
     labels = [*class_names(names, n - 1), "background"]
-    cell_pt = side * 0.75 * 72 / n  # approximate cell width in points
-    fontsize = float(np.clip(cell_pt / 3.2, 5, 11))
-    ax.set_xticks(range(n), labels, rotation=90, fontsize=max(fontsize, 8))
-    ax.set_yticks(range(n), labels, fontsize=max(fontsize, 8))
-    _annotate_cells(ax, shown, vmax, normalize, fontsize)
+    if n - 1 < MAX_LABELLED_CLASSES:
+        cell_pt = side * 0.75 * 72 / n  # approximate cell width in points
+        fontsize = float(np.clip(cell_pt / 3.2, 5, 11))
+        ax.set_xticks(range(n), labels, rotation=90, fontsize=max(fontsize, 8))
+        ax.set_yticks(range(n), labels, fontsize=max(fontsize, 8))
+        _annotate_cells(ax, shown, vmax, normalize, fontsize)
+        return
+    filled = np.isfinite(shown)
+    used = [i for i in range(n) if filled[i].any() or filled[:, i].any()]
+    if len(used) > MAX_LABELLED_CLASSES:
+        used = []
+    ax.set_xticks(used, [labels[i] for i in used], rotation=90, fontsize=7)
+    ax.set_yticks(used, [labels[i] for i in used], fontsize=7)
 
 
 # ---------------------------------------------------------------------------------------------- labels

@@ -204,7 +204,7 @@ def test_preprocess_shapes_and_channels() -> None:
         (np.zeros((8, 8, 3), np.float32), "HxWx3 BGR uint8.*float32"),
         ("does/not/exist.jpg", "does not exist.*Accepted: an image file"),
         ("nothing/here/*.png", "matched no image"),
-        ("https://example.com/a.jpg", "URLs are not supported"),
+        ("ftp://example.com/a.jpg", "only http:// and https:// URLs are fetched"),
         ([], "empty list.*Accepted: an image file"),
     ],
 )
@@ -216,7 +216,7 @@ def test_bad_sources_fail_at_once_naming_what_is_accepted(source: Any, match: st
 
 def test_unreadable_files(yolo: YOLO, tmp_path: Path) -> None:
     (tmp_path / "clip.mp4").write_bytes(b"\0" * 16)
-    with pytest.raises(SourceError, match="videos are not supported"):
+    with pytest.raises(SourceError, match=r"video '.*clip\.mp4' could not be opened or has no readable frame"):
         load_source(tmp_path / "clip.mp4")
     bad = tmp_path / "only" / "bad.png"
     bad.parent.mkdir()

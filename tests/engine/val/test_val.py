@@ -46,7 +46,7 @@ def test_final_validation_equals_standalone_validation(trainval: Path, fixtures_
                           name="t", plots=False, verbose=False)  # fmt: skip
     standalone = YOLO(str(tmp_path / "t" / "weights" / "best.pt")).val(**settings, plots=False)
     assert final["metrics/mAP50(B)"] > 0  # a real model, so equality is not 0 == 0
-    assert standalone.results_dict == pytest.approx(final, abs=1e-9)
+    assert standalone.results_dict == pytest.approx(final.results_dict, abs=1e-9)
 
 
 def test_save_json_writes_coco_files_and_pycocotools_agrees(trainval: Path, fixtures_dir: Path, tmp_path: Path) -> None:

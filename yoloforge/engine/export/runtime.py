@@ -99,7 +99,7 @@ class OnnxBackend(Backend):
 
 
 class TorchScriptBackend(Backend):
-    """torch.jit.load; metadata from the `config.json` extra file (or `config.txt` from other exporters)."""
+    """torch.jit.load; metadata from the `config.txt` extra file (JSON; `config.json` in our older files)."""
 
     def __init__(self, path: Path, device: torch.device) -> None:
         extra = {"config.json": "", "config.txt": ""}
@@ -108,7 +108,7 @@ class TorchScriptBackend(Backend):
                 self.module = torch.jit.load(str(path), map_location=device, _extra_files=extra).eval()
         except RuntimeError as e:
             raise ExportError(f"{path} is not a readable TorchScript file: {e}") from None
-        text = extra["config.json"] or extra["config.txt"]
+        text = extra["config.txt"] or extra["config.json"]
         meta = from_json(text) if text else None
         shape: Shape = (None, 3, None, None)  # a trace records shape arithmetic: any size runs
         if meta is not None and not meta.dynamic:

@@ -22,7 +22,8 @@ from yoloforge.cfg.schema import RunConfig
 from yoloforge.data.augment.letterbox import letterbox
 from yoloforge.engine.devices import select_devices
 from yoloforge.engine.predict.results import Results
-from yoloforge.engine.predict.sources import ImageSource, SourceError, load_source
+from yoloforge.engine.predict.sources import Frame, ImageSource, SourceError, load_source
+from yoloforge.engine.predict.writer import OutputWriter
 from yoloforge.engine.run_dir import run_dir
 from yoloforge.errors import ConfigError
 from yoloforge.utils.boxes import RatioPad, scale_boxes
@@ -88,8 +89,8 @@ class Predictor:
         model = getattr(model, "model", model) if not isinstance(model, nn.Module) else model  # a YOLO facade
         self.cfg = cfg
         self.conf, self.batch, save = predict_settings(cfg)
-        self.save_img = save
-        self.save_txt = bool(cfg.save_txt)
+        draw = {"line_width": cfg.line_width, "labels": cfg.show_labels, "conf": cfg.show_conf}
+        self.writer = OutputWriter(self._folder, save, bool(cfg.save_txt), bool(cfg.save_crop), draw, cfg.save_conf)
         self.device = select_devices(cfg.device)[0]
         self.half = bool(cfg.half) and self.device.type == "cuda"
         if cfg.half and not self.half:
@@ -98,7 +99,6 @@ class Predictor:
         self.names: dict[int, str] = dict(model.names)
         self.stride = int(model.stride.max().item()) if hasattr(model, "stride") else 32
         self.save_dir = Path(save_dir) if save_dir is not None else None
-        self._used_names: set[str] = set()
 
     def stream(self, source: Any) -> Iterator[Results]:
         """Resolve the source now (bad sources fail at once), then yield Results as batches finish."""
@@ -113,16 +113,21 @@ class Predictor:
         was_training = self.model.training
         net = self._prepare()
         speed, shape, done = _Speed(), (), 0
+        finished = False
         try:
             for batch in src.batches(self.batch):
                 results, shape = self._infer(net, batch)
                 speed.add(results[0].speed, len(results))
-                for r in results:
+                for r, frame in zip(results, batch, strict=True):
                     done += 1
-                    self._write(r)
-                    self._log_image(r, done, len(src))
+                    self.writer.write(r, frame)
+                    self._log_image(r, frame, done, len(src))
                     yield r
+            self.writer.close()
+            finished = True
         finally:
+            if not finished:
+                self.writer.abort()
             self.model.train(was_training)
         self._finish(src, speed, shape)
 
@@ -138,11 +143,11 @@ class Predictor:
         return time.perf_counter()
 
     @torch.no_grad()  # not inference_mode: users may edit the returned tensors in place
-    def _infer(self, net: nn.Module, batch: list[tuple[str, np.ndarray]]) -> tuple[list[Results], tuple[int, ...]]:
+    def _infer(self, net: nn.Module, batch: list[Frame]) -> tuple[list[Results], tuple[int, ...]]:
         """One batch through preprocess, the model and NMS; boxes end in each original image's pixels."""
         cfg, dtype = self.cfg, (torch.float16 if self.half else torch.float32)
         t0 = self._sync()
-        x, ratio_pad = preprocess([im for _, im in batch], cfg.imgsz, self.stride)
+        x, ratio_pad = preprocess([f.img for f in batch], cfg.imgsz, self.stride)
         x = x.to(self.device, dtype, non_blocking=True)
         t1 = self._sync()
         pred = net(x)
@@ -152,9 +157,9 @@ class Predictor:
             pred, self.conf, cfg.iou, cfg.classes, cfg.agnostic_nms, multi_label=False, max_det=cfg.max_det
         )
         results = []
-        for (name, im), det, placed in zip(batch, dets, ratio_pad, strict=True):
-            det[:, :4] = scale_boxes(det[:, :4], x.shape[2:], im.shape[:2], ratio_pad=placed)
-            results.append(Results(im, name, self.names, det))
+        for f, det, placed in zip(batch, dets, ratio_pad, strict=True):
+            det[:, :4] = scale_boxes(det[:, :4], x.shape[2:], f.img.shape[:2], ratio_pad=placed)
+            results.append(Results(f.img, f.path, self.names, det))
         t3 = self._sync()
         n = len(batch)
         per_image = {k: (b - a) * 1000 / n for k, a, b in zip(_STAGES, (t0, t1, t2), (t1, t2, t3), strict=True)}
@@ -167,29 +172,11 @@ class Predictor:
             self.save_dir = run_dir(self.cfg, "predict")
         return self.save_dir
 
-    def _unique_name(self, path: str) -> str:
-        """The image's file name, numbered when two inputs share one (a.jpg, a_2.jpg) so none is overwritten."""
-        p = Path(path)
-        name, n = p.name, 2
-        while name in self._used_names:
-            name, n = f"{p.stem}_{n}{p.suffix}", n + 1
-        self._used_names.add(name)
-        return name
-
-    def _write(self, r: Results) -> None:
-        if not (self.save_img or self.save_txt):
-            return
-        folder, name = self._folder(), self._unique_name(r.path)
-        if self.save_img:
-            cfg = self.cfg
-            r.save(folder / name, line_width=cfg.line_width, labels=cfg.show_labels, conf=cfg.show_conf)
-        if self.save_txt:
-            r.save_txt(folder / "labels" / (Path(name).stem + ".txt"), save_conf=self.cfg.save_conf)
-
-    def _log_image(self, r: Results, i: int, total: int) -> None:
+    def _log_image(self, r: Results, f: Frame, i: int, total: int) -> None:
         if self.cfg.verbose:
             h, w = r.orig_shape
-            LOGGER.info("%d/%d %s (%dx%d): %s, %.1f ms", i, total, r.path, w, h, r.verbose(), r.speed["inference"])
+            where = f"video frame {f.frame}/{f.frames}" if f.frame else f"{i}/{total}"
+            LOGGER.info("%s %s (%dx%d): %s, %.1f ms", where, r.path, w, h, r.verbose(), r.speed["inference"])
 
     def _finish(self, src: ImageSource, speed: _Speed, shape: tuple[int, ...]) -> None:
         """The closing lines: skipped files, speed per image, where the files went."""
@@ -198,9 +185,10 @@ class Predictor:
         if not speed.images:
             raise SourceError(f"no readable image in source {src.description!r} ({len(src.skipped)} skipped)")
         LOGGER.info(speed.line(shape))
-        if self.save_dir is not None and (self.save_img or self.save_txt):
-            what = "images and labels" if self.save_img and self.save_txt else "labels" if self.save_txt else "images"
-            LOGGER.info("Results (%s) saved to %s", what, self.save_dir)
+        w = self.writer
+        if self.save_dir is not None and w.active:
+            what = [k for k, on in (("images", w.image), ("labels", w.txt), ("crops", w.crop)) if on]
+            LOGGER.info("Results (%s) saved to %s", ", ".join(what), self.save_dir)
 
 
 def predict(
@@ -209,8 +197,9 @@ def predict(
     """Detect objects in `source` (cfg.source when None) with `model` (a DetectionModel or a YOLO).
 
     Returns a list of Results, or with `stream=True` a generator yielding them as they are made (the way to
-    go over large folders: one batch of images is held at a time). With cfg.save / cfg.save_txt set, writes
-    annotated images and YOLO label files into a run folder (runs/detect/predict, predict2, ...) or `save_dir`.
+    go over large folders and videos: one batch of images is held at a time). With cfg.save / save_txt /
+    save_crop set, writes annotated images and videos, YOLO label files and crops (layout in writer.py) into a
+    run folder (runs/detect/predict, predict2, ...) or `save_dir`.
     """
     predictor = Predictor(model, cfg, save_dir=save_dir)
     return predictor(source if source is not None else cfg.source, stream=stream)

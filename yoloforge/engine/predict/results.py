@@ -118,9 +118,12 @@ class Results:
         self.names = dict(names)
         self.boxes = Boxes(boxes if boxes is not None else torch.zeros((0, 6)), self.orig_shape)
         self.speed: dict[str, float] = dict(speed or {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0})
+        self.save_dir: Path | None = None  # the run folder predict wrote this image's files to (None: nothing saved)
 
     def _with_boxes(self, boxes: Boxes) -> Results:
-        return Results(self.orig_img, self.path, self.names, boxes.data, self.speed)
+        out = Results(self.orig_img, self.path, self.names, boxes.data, self.speed)
+        out.save_dir = self.save_dir
+        return out
 
     def __len__(self) -> int:
         return len(self.boxes)

@@ -84,6 +84,7 @@ class Trainer:
         self.loader_rng: torch.Tensor | None = None
         self.resumed_time = 0.0
         self.final_metrics: dict[str, float] = {}
+        self.final_result: Any = None
 
     # --- the checkpoint's schema, and stopping ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -456,6 +457,7 @@ class Trainer:
         model = load_best(best, self.device) if best.exists() else self.ema.ema
         result = self.validator(model, criterion=None, final=True)
         self.final_metrics = dict(result.metrics.results_dict)
+        self.final_result = result.metrics  # the object val() returns: what YOLO.train() hands back
         n = self.epoch - self.start_epoch + 1
         LOGGER.info("%d epoch%s completed in %.3f hours.", n, _s(n), self.elapsed() / 3600)
         LOGGER.info("Results saved to %s (weights: %s)", self.save_dir, best if best.exists() else "none")

@@ -68,4 +68,5 @@ def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     result = validator(inference_copy(model, device), final=True)
     if save_dir is not None:
         LOGGER.info("Results saved to %s", save_dir)
+    result.metrics.save_dir = save_dir
     return result.metrics
