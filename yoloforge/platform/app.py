@@ -26,6 +26,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     """
     from yoloforge import __version__
     from yoloforge.platform.api.errors import ERROR_RESPONSES, install_error_handlers
+    from yoloforge.platform.api.limits import JsonTooLarge
     from yoloforge.platform.api.routes import ROUTERS, UPLOAD_ROUTERS
     from yoloforge.platform.db.migrate import upgrade
     from yoloforge.platform.state import PlatformState
@@ -45,12 +46,12 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
         version=__version__,
         description="Projects, datasets and models of the yoloforge training platform.",
         lifespan=lifespan,
-        max_body_size=JSON_BODY_LIMIT,
     )
     app.state.platform = state
+    app.add_middleware(JsonTooLarge, upload_mb=settings.max_upload_mb, json_mb=JSON_BODY_LIMIT // MB)
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=JSON_BODY_LIMIT)
     for router in UPLOAD_ROUTERS:
         limit = settings.max_upload_bytes + MB  # the archive plus the form's other fields
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=limit)

@@ -86,6 +86,14 @@ def _receive(src: IO[bytes], dest: Path, limit: int, filename: str) -> str:
     return h.hexdigest()
 
 
+def _first_defect(report: dict) -> str:
+    if not report["defects"]:
+        return ""
+    d = report["defects"][0]
+    where = d["file"] + (f":{d['line']}" if d["line"] else "")
+    return f" ({len(report['defects'])} defects; first: {where}: {d['message']})"
+
+
 def _target(session: Session, principal: Principal, upload: Upload) -> tuple[Dataset, int]:
     """The caller's dataset of this name (created if new, not yet committed) and the next version number."""
     dataset = session.scalar(select(Dataset).where(Dataset.owner_id == principal.user.id, Dataset.name == upload.name))
@@ -130,10 +138,7 @@ def add_version(
         layout = find_layout(staging / "tree", staging, upload.names)
         report = build_report(staging / "tree", layout)
         if report["images"] == 0:
-            raise Invalid(
-                f"{upload.filename}: no usable image in any split; see the defects: {report['defects'][:3]}",
-                field="file",
-            )
+            raise Invalid(f"{upload.filename}: no usable image in any split{_first_defect(report)}", field="file")
         try:
             dataset, number = _target(session, principal, upload)
         except IntegrityError as e:  # a concurrent first upload created the dataset
