@@ -152,5 +152,3 @@ def upload(client, account: Account, archive: Path, name: str, **form: str):  # 
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.cache"))
     return dst
-
-

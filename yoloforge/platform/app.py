@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from yoloforge.platform.settings import MB, ServerSettings
 
@@ -25,6 +25,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     With `migrate`, the database is brought to the newest migration first.
     """
     from yoloforge import __version__
+    from yoloforge.platform.api.deps import single_valued_query
     from yoloforge.platform.api.errors import ERROR_RESPONSES, install_error_handlers
     from yoloforge.platform.api.limits import JsonTooLarge
     from yoloforge.platform.api.routes import ROUTERS, UPLOAD_ROUTERS
@@ -46,6 +47,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
         version=__version__,
         description="Projects, datasets and models of the yoloforge training platform.",
         lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
     )
     app.state.platform = state
     app.add_middleware(JsonTooLarge, upload_mb=settings.max_upload_mb, json_mb=JSON_BODY_LIMIT // MB)

@@ -27,7 +27,9 @@ def test_coco128_report_matches_the_label_files(client, alice, coco128_zip, coco
     names = yaml.safe_load((coco128_dir / "coco128.yaml").read_text())["names"]
     report = v["report"]
     assert v["number"] == 1 and v["uri"] == "yf://alice/datasets/coco128:1"
-    assert v["sha256"] == hashlib.sha256(coco128_zip.read_bytes()).hexdigest() and v["size"] == coco128_zip.stat().st_size
+    assert (
+        v["sha256"] == hashlib.sha256(coco128_zip.read_bytes()).hexdigest() and v["size"] == coco128_zip.stat().st_size
+    )
     assert report["images"] == 256 and report["instances"] == instances and report["defects"] == []
     assert {c["id"]: c["instances"] for c in report["classes"] if c["instances"]} == per_class
     assert [c["name"] for c in report["classes"]] == [names[i] for i in range(80)]
@@ -106,12 +108,16 @@ def test_versions_visibility_and_download(client, alice, bob, coco8_zip, tmp_pat
     assert r.headers["etag"] == f'"{v1["sha256"]}"' and "alice-coco8-v1.zip" in r.headers["content-disposition"]
     latest = client.get("/api/v1/datasets/alice/coco8/download", headers=alice.auth())
     assert latest.content == other.read_bytes()
-    part = client.get("/api/v1/datasets/alice/coco8/download?version=1", headers={**alice.auth(), "Range": "bytes=100-199"})
+    part = client.get(
+        "/api/v1/datasets/alice/coco8/download?version=1", headers={**alice.auth(), "Range": "bytes=100-199"}
+    )
     assert part.status_code == 206 and part.content == coco8_zip.read_bytes()[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{v1['size']}"
     tail = client.get("/api/v1/datasets/alice/coco8/download?version=1", headers={**alice.auth(), "Range": "bytes=-10"})
     assert tail.content == coco8_zip.read_bytes()[-10:]
-    bad = client.get("/api/v1/datasets/alice/coco8/download?version=1", headers={**alice.auth(), "Range": "bytes=99999999-"})
+    bad = client.get(
+        "/api/v1/datasets/alice/coco8/download?version=1", headers={**alice.auth(), "Range": "bytes=99999999-"}
+    )
     assert bad.status_code == 416 and bad.headers["content-range"] == f"bytes */{v1['size']}"
     r = client.get("/api/v1/datasets/alice/coco8/download?version=3", headers=alice.auth())
     assert r.status_code == 404 and "no version 3 (latest: 2)" in r.json()["detail"]
@@ -120,7 +126,9 @@ def test_versions_visibility_and_download(client, alice, bob, coco8_zip, tmp_pat
     assert r.status_code == 200
     listed = client.get("/api/v1/datasets", headers=bob.auth()).json()["items"]
     assert [(d["owner"], d["name"]) for d in listed] == [("alice", "coco8")]
-    assert client.get("/api/v1/datasets/alice/coco8/download?version=2", headers=bob.auth()).content == other.read_bytes()
+    assert (
+        client.get("/api/v1/datasets/alice/coco8/download?version=2", headers=bob.auth()).content == other.read_bytes()
+    )
     assert client.delete("/api/v1/datasets/alice/coco8", headers=bob.auth()).status_code == 403
 
 

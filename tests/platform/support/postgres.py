@@ -94,7 +94,9 @@ def start_cluster(bin_dir: Path) -> PostgresCluster:
     cluster = PostgresCluster(root, free_port(), bin_dir, user)
     data = str(root / "data")
     try:
-        cluster._pg("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions")
+        cluster._pg(
+            "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"
+        )
         options = (
             f"-p {cluster.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=200"

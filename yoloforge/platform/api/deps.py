@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature
 from sqlalchemy.orm import Session
@@ -128,6 +129,17 @@ def needs(scope: str) -> dict[str, Any]:
 
 PUBLIC: dict[str, Any] = {"openapi_extra": {"x-scope": "public"}}
 LINK_OR_READ: dict[str, Any] = {"openapi_extra": {"x-scope": "read", "x-signed-link": True}}
+
+
+def single_valued_query(request: Request) -> None:
+    """Refuse a repeated query parameter (`?owner=a&owner=b`): every parameter of this API takes one value."""
+    seen: set[str] = set()
+    for key, _ in request.query_params.multi_items():
+        if key in seen:
+            raise RequestValidationError(
+                [{"loc": ("query", key), "msg": f"query parameter '{key}' is repeated: give it once", "type": "repeated"}]
+            )
+        seen.add(key)
 
 
 class PageParams:
