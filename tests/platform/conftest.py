@@ -15,8 +15,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the platform extra is not installed: pip install yoloforge[platform]")
 
-from tests.platform.support.postgres import PostgresCluster, find_bin_dir, start_cluster  # noqa: E402
-from tests.platform.support.s3 import CREDENTIALS, moto_server  # noqa: E402
+from tests.platform.support.postgres import PostgresCluster, find_bin_dir, start_cluster
+from tests.platform.support.s3 import CREDENTIALS, moto_server
 
 TEMPLATE_DB = "yf_template"
 
@@ -62,14 +62,14 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def server_settings(tmp_path: Path, db_url: str):  # noqa: ANN201 - ServerSettings
+def server_settings(tmp_path: Path, db_url: str):
     from yoloforge.platform.settings import ServerSettings
 
     return ServerSettings(home=tmp_path / "home", database_url=db_url, key_touch_seconds=0)
 
 
 @pytest.fixture
-def app(server_settings):  # noqa: ANN001, ANN201
+def app(server_settings):
     from yoloforge.platform.app import create_app
 
     app = create_app(server_settings)
@@ -78,7 +78,7 @@ def app(server_settings):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     from fastapi.testclient import TestClient
 
     with TestClient(app) as c:
@@ -97,7 +97,7 @@ class Account:
         return {"Authorization": f"Bearer {self.keys[scope]}"}
 
 
-def make_account(app, name: str, *, admin: bool = False) -> Account:  # noqa: ANN001
+def make_account(app, name: str, *, admin: bool = False) -> Account:
     """A user created through the service layer, with a read, a train (and for admins an admin) key."""
     from yoloforge.platform.services import accounts, keys
 
@@ -111,12 +111,12 @@ def make_account(app, name: str, *, admin: bool = False) -> Account:  # noqa: AN
 
 
 @pytest.fixture
-def alice(app) -> Account:  # noqa: ANN001
+def alice(app) -> Account:
     return make_account(app, "alice")
 
 
 @pytest.fixture
-def bob(app) -> Account:  # noqa: ANN001
+def bob(app) -> Account:
     return make_account(app, "bob")
 
 
@@ -138,7 +138,7 @@ def coco8_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def upload(client, account: Account, archive: Path, name: str, **form: str):  # noqa: ANN001, ANN201
+def upload(client, account: Account, archive: Path, name: str, **form: str):
     """POST /api/v1/datasets with `archive`; returns the response."""
     with open(archive, "rb") as f:
         return client.post(

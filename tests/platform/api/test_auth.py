@@ -9,7 +9,7 @@ from sqlalchemy import select
 from tests.platform.conftest import make_account
 
 
-def test_key_format_and_storage(app, client, alice) -> None:  # noqa: ANN001
+def test_key_format_and_storage(app, client, alice) -> None:
     """A new key is yf_ + 43 URL-safe characters, shown once; the database holds only its SHA-256."""
     from yoloforge.platform.db import ApiKey
 
@@ -29,7 +29,7 @@ def test_key_format_and_storage(app, client, alice) -> None:  # noqa: ANN001
     assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {key}"}).json()["scopes"] == ["read"]
 
 
-def test_revocation_takes_effect_on_the_next_request(client, alice) -> None:  # noqa: ANN001
+def test_revocation_takes_effect_on_the_next_request(client, alice) -> None:
     made = client.post("/api/v1/keys", headers=alice.auth(), json={"name": "ci", "scope": "train"}).json()
     auth = {"Authorization": f"Bearer {made['key']}"}
     assert client.get("/api/v1/projects", headers=auth).status_code == 200
@@ -39,7 +39,7 @@ def test_revocation_takes_effect_on_the_next_request(client, alice) -> None:  # 
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
 
 
-def test_last_used_is_recorded(client, alice) -> None:  # noqa: ANN001
+def test_last_used_is_recorded(client, alice) -> None:
     made = client.post("/api/v1/keys", headers=alice.auth(), json={"name": "x", "scope": "read"}).json()
     assert made["last_used_at"] is None
     client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {made['key']}"})
@@ -47,7 +47,7 @@ def test_last_used_is_recorded(client, alice) -> None:  # noqa: ANN001
     assert keys[made["id"]]["last_used_at"] is not None
 
 
-def test_scope_rules_for_new_keys(app, client, alice) -> None:  # noqa: ANN001
+def test_scope_rules_for_new_keys(app, client, alice) -> None:
     """No admin key for a non-admin; a read key cannot mint keys; an admin's admin key can."""
     r = client.post("/api/v1/keys", headers=alice.auth(), json={"name": "x", "scope": "admin"})
     assert r.status_code == 403 and "admin" in r.json()["detail"]
@@ -60,7 +60,7 @@ def test_scope_rules_for_new_keys(app, client, alice) -> None:  # noqa: ANN001
     assert r.status_code == 403  # a train key of an admin cannot mint an admin key
 
 
-def test_bad_credentials_are_401_with_a_reason(client) -> None:  # noqa: ANN001
+def test_bad_credentials_are_401_with_a_reason(client) -> None:
     cases = {
         None: "not signed in",
         "Bearer yf_" + "A" * 43: "invalid API key",
@@ -73,7 +73,7 @@ def test_bad_credentials_are_401_with_a_reason(client) -> None:  # noqa: ANN001
         assert r.headers["www-authenticate"] == "Bearer"
 
 
-def test_browser_session_cookie(client, alice) -> None:  # noqa: ANN001
+def test_browser_session_cookie(client, alice) -> None:
     """Login sets a signed HttpOnly SameSite=Lax cookie that authenticates; logout ends it server-side."""
     r = client.post("/api/v1/auth/login", json={"name": "alice", "password": "wrong password"})
     assert r.status_code == 401 and r.json()["detail"] == "wrong user name or password"
@@ -96,7 +96,7 @@ def test_browser_session_cookie(client, alice) -> None:  # noqa: ANN001
     assert r.status_code == 401 and "sign in again" in r.json()["detail"]
 
 
-def test_admin_creates_users(app, client, alice) -> None:  # noqa: ANN001
+def test_admin_creates_users(app, client, alice) -> None:
     root = make_account(app, "root", admin=True)
     body = {"name": "carol", "password": "carol-password"}
     assert client.post("/api/v1/users", headers=alice.auth(), json=body).status_code == 403

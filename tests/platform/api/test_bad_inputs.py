@@ -55,7 +55,7 @@ def _requests(path: str, method: str, op: dict[str, Any], spec: dict[str, Any]) 
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_no_input_makes_a_5xx(app, client, alice) -> None:  # noqa: ANN001
+def test_no_input_makes_a_5xx(app, client, alice) -> None:
     spec = app.openapi()
     n = 0
     for path, ops in spec["paths"].items():

@@ -19,7 +19,7 @@ SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # th
 
 
 @SQLITE_ONLY
-def test_coco128_report_matches_the_label_files(client, alice, coco128_zip, coco128_dir) -> None:  # noqa: ANN001
+def test_coco128_report_matches_the_label_files(client, alice, coco128_zip, coco128_dir) -> None:
     r = upload(client, alice, coco128_zip, "coco128")
     assert r.status_code == 201, r.text
     v = r.json()
@@ -67,7 +67,7 @@ def _break(tree: Path) -> dict[str, tuple[int | None, str]]:
 
 
 @SQLITE_ONLY
-def test_broken_copy_reports_every_defect_with_its_file(client, alice, coco128_dir, tmp_path) -> None:  # noqa: ANN001
+def test_broken_copy_reports_every_defect_with_its_file(client, alice, coco128_dir, tmp_path) -> None:
     tree = copy_tree(coco128_dir, tmp_path / "coco128")
     expected = _break(tree)
     archive = zip_tree(tree, tmp_path / "broken.zip", prefix="coco128")
@@ -86,7 +86,7 @@ def test_broken_copy_reports_every_defect_with_its_file(client, alice, coco128_d
     assert r.json()["defects"] == 4
 
 
-def test_versions_visibility_and_download(client, alice, bob, coco8_zip, tmp_path) -> None:  # noqa: ANN001
+def test_versions_visibility_and_download(client, alice, bob, coco8_zip, tmp_path) -> None:
     """Uploads add immutable versions; private ones are invisible to others; downloads carry the sha256."""
     v1 = upload(client, alice, coco8_zip, "coco8").json()
     other = tmp_path / "coco8-v2.zip"
@@ -132,7 +132,7 @@ def test_versions_visibility_and_download(client, alice, bob, coco8_zip, tmp_pat
     assert client.delete("/api/v1/datasets/alice/coco8", headers=bob.auth()).status_code == 403
 
 
-def test_signed_link_downloads_without_a_key(client, alice, bob, coco8_zip) -> None:  # noqa: ANN001
+def test_signed_link_downloads_without_a_key(client, alice, bob, coco8_zip) -> None:
     upload(client, alice, coco8_zip, "coco8")
     version = client.get("/api/v1/datasets/alice/coco8/versions/1", headers=alice.auth()).json()
     link = version["download_url"]
@@ -144,7 +144,7 @@ def test_signed_link_downloads_without_a_key(client, alice, bob, coco8_zip) -> N
     assert r.status_code == 401 and "download_url" in r.json()["detail"]
 
 
-def test_images_and_labels_folders_with_names_from_the_form(client, alice, tmp_path) -> None:  # noqa: ANN001
+def test_images_and_labels_folders_with_names_from_the_form(client, alice, tmp_path) -> None:
     from yoloforge.data.dataset_yaml import PACKAGED_DIR
 
     names = yaml.safe_load((PACKAGED_DIR / "coco8.yaml").read_text())["names"]
@@ -164,7 +164,7 @@ def test_images_and_labels_folders_with_names_from_the_form(client, alice, tmp_p
     assert "first: mydata/labels/train/000000000009.txt:1: class id >= nc: class 45 but nc=2" in r.json()["detail"]
 
 
-def test_refused_archives_say_why(client, alice, tmp_path) -> None:  # noqa: ANN001
+def test_refused_archives_say_why(client, alice, tmp_path) -> None:
     evil = tmp_path / "evil.zip"
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("data.yaml", "train: images\nval: images\nnames: [a]\n")
@@ -188,7 +188,7 @@ def test_refused_archives_say_why(client, alice, tmp_path) -> None:  # noqa: ANN
 
 
 @SQLITE_ONLY
-def test_upload_size_cap(tmp_path, db_url, coco8_zip) -> None:  # noqa: ANN001
+def test_upload_size_cap(tmp_path, db_url, coco8_zip) -> None:
     """Past max_upload_mb the request is refused with 413 before the archive is read."""
     from fastapi.testclient import TestClient
 

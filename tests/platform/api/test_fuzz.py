@@ -36,7 +36,7 @@ NEGATIVE = [not_a_server_error, status_code_conformance, negative_data_rejection
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_fuzz_the_api(app, client, alice, coco8_zip) -> None:  # noqa: ANN001
+def test_fuzz_the_api(app, client, alice, coco8_zip) -> None:
     client.post("/api/v1/projects", headers=alice.auth(), json={"name": "detector"})
     assert upload(client, alice, coco8_zip, "coco8").status_code == 201
     spare = client.post("/api/v1/keys", headers=alice.auth(), json={"name": "spare", "scope": "read"}).json()
@@ -67,7 +67,7 @@ def _run(strategy: st.SearchStrategy, checks: list, headers: dict[str, str], cal
         suppress_health_check=list(HealthCheck),
     )
     @given(case=strategy)
-    def one(case) -> None:  # noqa: ANN001
+    def one(case) -> None:
         calls[mode] += 1
         case.call_and_validate(headers=headers, checks=checks)
 

@@ -31,7 +31,7 @@ class World:
     snapshots: list[str] = field(default_factory=list)
 
 
-def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:  # noqa: ANN001
+def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
     from yoloforge.platform.db import ApiKey, Project
     from yoloforge.platform.services import models
 
@@ -125,7 +125,7 @@ def _deref(schema: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _snapshot(client, world: World, alice) -> list[Any]:  # noqa: ANN001
+def _snapshot(client, world: World, alice) -> list[Any]:
     out = []
     for path in world.snapshots:
         r = client.get(path, headers=alice.auth())
@@ -142,7 +142,7 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def test_two_users_walk_every_route(app, client, alice, bob, coco8_zip, fixtures_dir) -> None:  # noqa: ANN001, C901
+def test_two_users_walk_every_route(app, client, alice, bob, coco8_zip, fixtures_dir) -> None:
     world = _setup(app, client, alice, coco8_zip, fixtures_dir)
     spec = copy.deepcopy(app.openapi())
     before = _snapshot(client, world, alice)
@@ -195,7 +195,7 @@ def test_two_users_walk_every_route(app, client, alice, bob, coco8_zip, fixtures
     assert n_routes >= 25 and len(checks) > 3 * n_routes
 
 
-def test_admin_sees_and_changes_everything(app, client, alice, coco8_zip) -> None:  # noqa: ANN001
+def test_admin_sees_and_changes_everything(app, client, alice, coco8_zip) -> None:
     root = make_account(app, "root", admin=True)
     client.post("/api/v1/projects", headers=alice.auth(), json={"name": "vault"})
     upload(client, alice, coco8_zip, "secret-data")

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 
-def _seed(app, fixtures_dir: Path):  # noqa: ANN001, ANN202
+def _seed(app, fixtures_dir: Path):
     """Model 'exp1' in alice/detector with 3 epochs of metrics and best/last checkpoints."""
     from yoloforge.platform.db import Project
     from yoloforge.platform.services import models
@@ -37,7 +37,7 @@ def _seed(app, fixtures_dir: Path):  # noqa: ANN001, ANN202
     return model_id, first_key, weights
 
 
-def test_model_routes(app, client, alice, fixtures_dir) -> None:  # noqa: ANN001
+def test_model_routes(app, client, alice, fixtures_dir) -> None:
     client.post("/api/v1/projects", headers=alice.auth(), json={"name": "detector"})
     model_id, first_key, weights = _seed(app, fixtures_dir)
     storage = app.state.platform.storage
@@ -79,7 +79,7 @@ def test_model_routes(app, client, alice, fixtures_dir) -> None:  # noqa: ANN001
     assert not any(storage.exists(k) for k in keys) and _checkpoints(app, model_id) == []
 
 
-def test_deleting_a_project_removes_its_models_files(app, client, alice, fixtures_dir) -> None:  # noqa: ANN001
+def test_deleting_a_project_removes_its_models_files(app, client, alice, fixtures_dir) -> None:
     client.post("/api/v1/projects", headers=alice.auth(), json={"name": "detector"})
     model_id, _, _ = _seed(app, fixtures_dir)
     keys = [c.storage_key for c in _checkpoints(app, model_id)]
@@ -88,7 +88,7 @@ def test_deleting_a_project_removes_its_models_files(app, client, alice, fixture
     assert not any(app.state.platform.storage.exists(k) for k in keys) and _checkpoints(app, model_id) == []
 
 
-def test_model_names_are_unique_per_project(app, client, alice) -> None:  # noqa: ANN001
+def test_model_names_are_unique_per_project(app, client, alice) -> None:
     import pytest
 
     from yoloforge.platform.db import Project
@@ -105,7 +105,7 @@ def test_model_names_are_unique_per_project(app, client, alice) -> None:  # noqa
             models.create_model(s, project, "n", source="laptop")
 
 
-def _checkpoints(app, model_id: int) -> list:  # noqa: ANN001
+def _checkpoints(app, model_id: int) -> list:
     from yoloforge.platform.db import Checkpoint
 
     with app.state.platform.db.sessions() as s:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def test_project_lifecycle(client, alice, bob) -> None:  # noqa: ANN001
+def test_project_lifecycle(client, alice, bob) -> None:
     r = client.post("/api/v1/projects", headers=alice.auth(), json={"name": "detector", "description": "d"})
     assert r.status_code == 201, r.text
     p = r.json()
@@ -24,7 +24,7 @@ def test_project_lifecycle(client, alice, bob) -> None:  # noqa: ANN001
     assert r.status_code == 404 and r.json()["detail"] == "project alice/detector not found"
 
 
-def test_list_is_yours_and_public_with_pages(client, alice, bob) -> None:  # noqa: ANN001
+def test_list_is_yours_and_public_with_pages(client, alice, bob) -> None:
     for i in range(5):
         client.post("/api/v1/projects", headers=alice.auth(), json={"name": f"a{i}"})
     client.post("/api/v1/projects", headers=bob.auth(), json={"name": "b-private"})
@@ -40,7 +40,7 @@ def test_list_is_yours_and_public_with_pages(client, alice, bob) -> None:  # noq
     assert [p["name"] for p in only_bob["items"]] == ["b-public"]
 
 
-def test_validation_errors_name_the_field(client, alice) -> None:  # noqa: ANN001
+def test_validation_errors_name_the_field(client, alice) -> None:
     cases = [
         ({"description": "no name"}, "name", "Field required"),
         ({"name": "has space"}, "name", "pattern"),
@@ -62,7 +62,7 @@ def test_validation_errors_name_the_field(client, alice) -> None:  # noqa: ANN00
     assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["path", "project"]
 
 
-def test_json_bodies_are_capped(client, alice) -> None:  # noqa: ANN001
+def test_json_bodies_are_capped(client, alice) -> None:
     """A JSON body over 1 MiB is refused before it is parsed (only uploads may be large)."""
     r = client.post("/api/v1/projects", headers=alice.auth(), json={"name": "big", "description": "x" * (2 << 20)})
     assert r.status_code == 413 and r.json()["detail"]

@@ -11,13 +11,13 @@ from yoloforge.platform.db.migrate import current_revision, head_revision, upgra
 from yoloforge.platform.db.session import make_engine
 
 
-def _diff(engine):  # noqa: ANN001, ANN202
+def _diff(engine):
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         return compare_metadata(ctx, Base.metadata)
 
 
-def test_models_match_migrations(tmp_path, request) -> None:  # noqa: ANN001
+def test_models_match_migrations(tmp_path, request) -> None:
     """Autogenerate against a database at head finds nothing to add: no table, column, index or type differs."""
     urls = {"sqlite": f"sqlite:///{tmp_path / 'm.db'}"}
     from tests.platform.support.postgres import find_bin_dir
@@ -37,7 +37,7 @@ def test_models_match_migrations(tmp_path, request) -> None:  # noqa: ANN001
         engine.dispose()
 
 
-def test_a_changed_model_is_noticed(tmp_path) -> None:  # noqa: ANN001
+def test_a_changed_model_is_noticed(tmp_path) -> None:
     """The comparison is not vacuous: a column the migrations lack is reported."""
     from sqlalchemy import Column, Integer, MetaData, Table
 
@@ -53,7 +53,7 @@ def test_a_changed_model_is_noticed(tmp_path) -> None:  # noqa: ANN001
     engine.dispose()
 
 
-def test_downgrade_to_empty_and_back(tmp_path) -> None:  # noqa: ANN001
+def test_downgrade_to_empty_and_back(tmp_path) -> None:
     from alembic import command
 
     from yoloforge.platform.db.migrate import alembic_config

@@ -33,7 +33,7 @@ class Exploding(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # noqa: ANN001
+    def readinto(self, b) -> int:
         if self.left <= 0:
             raise ConnectionResetError("client went away")
         k = min(len(b), self.left)
@@ -65,7 +65,7 @@ def test_overwrite_delete_and_prefix(storage: Storage, tmp_path: Path) -> None:
     assert not storage.exists("datasets/7/a.zip")
     storage.delete_prefix("datasets/7")
     assert not storage.exists("datasets/7/b.zip") and storage.get_bytes("datasets/8/c.zip") == b"four"
-    with pytest.raises(StorageError, match="no object 'datasets/7/b.zip'"):
+    with pytest.raises(StorageError, match=r"no object 'datasets/7/b\.zip'"):
         storage.get_bytes("datasets/7/b.zip")
     out = storage.get_file("datasets/8/c.zip", tmp_path / "c.zip")
     assert (tmp_path / "c.zip").read_bytes() == b"four" and out.sha256 == hashlib.sha256(b"four").hexdigest()

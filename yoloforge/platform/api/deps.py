@@ -136,9 +136,8 @@ def single_valued_query(request: Request) -> None:
     seen: set[str] = set()
     for key, _ in request.query_params.multi_items():
         if key in seen:
-            raise RequestValidationError(
-                [{"loc": ("query", key), "msg": f"query parameter '{key}' is repeated: give it once", "type": "repeated"}]
-            )
+            msg = f"query parameter '{key}' is repeated: give it once"
+            raise RequestValidationError([{"loc": ("query", key), "msg": msg, "type": "repeated"}])
         seen.add(key)
 
 

@@ -32,10 +32,9 @@ class JsonTooLarge:
                 headers = dict(message.get("headers", []))
                 if headers.get(b"content-type", b"").startswith(b"text/plain"):
                     rewriting = True
-                    message = {
-                        **message,
-                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))],
-                    }
+                    length = b"%d" % len(self.body)
+                    headers = [(b"content-type", b"application/json"), (b"content-length", length)]
+                    message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and rewriting:
                 if message.get("more_body"):
                     return
