@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup test lint format demo serve clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ demo: setup
 		project=runs/demo name=coco8 exist_ok=True
 	$(BIN)/yoloforge detect val model=runs/demo/coco8/weights/best.pt data=coco8.yaml split=train \
 		imgsz=160 batch=2 project=runs/demo name=coco8-train-split exist_ok=True
+
+# The platform on this machine with a ready demo (SQLite and files under the user data folder): an admin
+# `admin` whose password is printed the first time, and coco8 as a public dataset. Ctrl+C stops it.
+serve: setup
+	$(BIN)/yoloforge server --demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -74,7 +74,7 @@ def app(server_settings):
 
     app = create_app(server_settings)
     yield app
-    app.state.platform.db.dispose()
+    app.state.platform.close()
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def test_library_paths_leave_the_platform_unloaded(tmp_path: Path) -> None:
 def test_platform_import_has_no_side_effects(tmp_path: Path) -> None:
     code = (
         "import pkgutil, importlib, yoloforge.platform as p\n"
-        "mods = [m.name for m in pkgutil.walk_packages(p.__path__, 'yoloforge.platform.') if 'migrations' not in m.name]\n"
+        "mods = [m.name for m in pkgutil.walk_packages(p.__path__, 'yoloforge.platform.')\n"
+        "        if 'migrations' not in m.name]\n"
         "[importlib.import_module(m) for m in mods]\n"
         "print(len(mods))"
     )

@@ -40,7 +40,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        state.db.dispose()
+        state.close()
 
     app = FastAPI(
         title="yoloforge platform",

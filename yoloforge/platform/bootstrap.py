@@ -68,6 +68,7 @@ def ensure_demo(state: PlatformState) -> list[str]:
                 upload,
                 limits=state.limits,
                 scratch=state.scratch,
+                verify=state.verifier,
             )
             lines.append(f"added public dataset {DEMO_ADMIN}/{DEMO_DATASET} ({version.images} images): "
                          f"train with data=yf://{DEMO_ADMIN}/datasets/{DEMO_DATASET}")  # fmt: skip

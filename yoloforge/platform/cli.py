@@ -103,18 +103,24 @@ def cmd_create_user(settings: ServerSettings, name: str, admin: bool) -> None:
 
     password = read_password(name)
     state = _state(settings)
-    with state.db.sessions() as session:
-        user = accounts.create_user(session, name, password, is_admin=admin)
-        print(f"created {'admin ' if user.is_admin else ''}user {user.name}")
+    try:
+        with state.db.sessions() as session:
+            user = accounts.create_user(session, name, password, is_admin=admin)
+            print(f"created {'admin ' if user.is_admin else ''}user {user.name}")
+    finally:
+        state.close()
 
 
 def cmd_create_key(settings: ServerSettings, user_name: str, scope: str, key_name: str) -> None:
     from yoloforge.platform.services import accounts, keys
 
     state = _state(settings)
-    with state.db.sessions() as session:
-        user = accounts.get_user(session, user_name)
-        _, key = keys.create_key(session, user, key_name, scope)
+    try:
+        with state.db.sessions() as session:
+            user = accounts.get_user(session, user_name)
+            _, key = keys.create_key(session, user, key_name, scope)
+    finally:
+        state.close()
     print(key)
 
 

@@ -47,6 +47,7 @@ class ServerSettings(BaseSettings):
     max_unpacked_mb: int = Field(16384, ge=1, description="Largest unpacked size of an archive, in MiB.")
     max_zip_ratio: float = Field(100.0, ge=1.0, description="Largest unpacked/packed size ratio (zip bombs).")
     max_zip_entries: int = Field(500_000, ge=1, description="Most entries in one archive.")
+    verify_workers: int = Field(0, ge=0, le=256, description="Processes verifying a large upload; 0: one per core.")
     key_touch_seconds: int = Field(60, ge=0, description="An API key's last-used time is written at most this often.")
 
     @field_validator("home")

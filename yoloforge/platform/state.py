@@ -10,6 +10,7 @@ from yoloforge.platform.db.session import Database
 from yoloforge.platform.services.archives import ArchiveLimits
 from yoloforge.platform.services.links import LinkSigner
 from yoloforge.platform.services.storage import Storage
+from yoloforge.platform.services.verifier import Verifier
 from yoloforge.platform.settings import MB, ServerSettings
 
 
@@ -20,6 +21,7 @@ class PlatformState:
     storage: Storage
     links: LinkSigner
     cookies: URLSafeSerializer
+    verifier: Verifier
 
     @classmethod
     def build(cls, settings: ServerSettings) -> PlatformState:
@@ -31,7 +33,13 @@ class PlatformState:
             storage=Storage(settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url),
             links=LinkSigner(secret),
             cookies=URLSafeSerializer(secret, salt="yoloforge-session"),
+            verifier=Verifier(settings.verify_workers),
         )
+
+    def close(self) -> None:
+        """Release the database connections and the verification process."""
+        self.verifier.close()
+        self.db.dispose()
 
     @property
     def limits(self) -> ArchiveLimits:

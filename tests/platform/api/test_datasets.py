@@ -207,5 +207,5 @@ def test_upload_size_cap(tmp_path, db_url, coco8_zip) -> None:
         r = upload(client, carol, big, "big")  # 3 MB: refused before the body is read
         assert r.status_code == 413 and "uploads may be 1 MiB" in r.json()["detail"]
         assert client.get("/api/v1/datasets", headers=carol.auth()).json()["total"] == 0
-    app.state.platform.db.dispose()
+    app.state.platform.close()
     shutil.rmtree(tmp_path / "h", ignore_errors=True)

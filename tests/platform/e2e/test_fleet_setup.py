@@ -12,7 +12,7 @@ from tests.platform.support.s3 import CREDENTIALS, make_bucket
 from tests.platform.support.server import clean_env, run_cli, start_server
 
 
-def test_postgres_and_s3(pg_cluster, s3_endpoint: str, coco8_zip: Path, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_postgres_and_s3(pg_cluster, s3_endpoint: str, coco8_zip: Path, tmp_path: Path, monkeypatch) -> None:
     import boto3
 
     db_url = pg_cluster.url(pg_cluster.create_database())
@@ -29,8 +29,13 @@ def test_postgres_and_s3(pg_cluster, s3_endpoint: str, coco8_zip: Path, tmp_path
         health = httpx.get(f"{server.url}/api/v1/health").json()
         assert (health["database"], health["storage"]) == ("postgresql", "s3")
         with open(coco8_zip, "rb") as f:
-            r = httpx.post(f"{server.url}/api/v1/datasets", headers={"Authorization": f"Bearer {key}"},
-                           files={"file": ("coco8.zip", f)}, data={"name": "coco8", "visibility": "public"}, timeout=60)  # fmt: skip
+            r = httpx.post(
+                f"{server.url}/api/v1/datasets",
+                headers={"Authorization": f"Bearer {key}"},
+                files={"file": ("coco8.zip", f)},
+                data={"name": "coco8", "visibility": "public"},
+                timeout=60,
+            )
         assert r.status_code == 201, r.text
         digest = hashlib.sha256(coco8_zip.read_bytes()).hexdigest()
         s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")

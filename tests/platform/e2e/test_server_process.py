@@ -37,6 +37,16 @@ def server(home: Path, alice_key: str) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+@pytest.fixture(scope="module")
+def coco8_on_server(server: ServerProcess, alice_key: str, coco8_zip: Path) -> str:
+    """alice/coco8 version 1, uploaded once for the tests below."""
+    with open(coco8_zip, "rb") as f:
+        r = httpx.post(f"{server.url}/api/v1/datasets", headers={"Authorization": f"Bearer {alice_key}"},
+                       files={"file": ("c.zip", f)}, data={"name": "coco8"}, timeout=60)  # fmt: skip
+    assert r.status_code == 201, r.text
+    return "yf://alice/datasets/coco8"
+
+
 def test_bootstrap_errors_are_one_line(home: Path) -> None:
     r = run_cli("server", "create-key", "nobody", "--home", str(home))
     assert r.returncode == 2 and r.stderr.strip() == "yoloforge server: error: user 'nobody' not found"
@@ -74,7 +84,9 @@ def test_upload_then_train_on_yf_uri(server: ServerProcess, alice_key: str, coco
     assert not list((datasets_dir / ".downloads").glob("*"))  # the archive is removed once unpacked
 
 
-def test_uri_errors_name_the_cause(server: ServerProcess, alice_key: str, tmp_path: Path, monkeypatch) -> None:
+def test_uri_errors_name_the_cause(
+    server: ServerProcess, alice_key: str, coco8_on_server: str, tmp_path: Path, monkeypatch
+) -> None:
     from yoloforge.data.dataset_yaml import load_dataset_yaml
     from yoloforge.data.files import DatasetError
 
@@ -84,24 +96,24 @@ def test_uri_errors_name_the_cause(server: ServerProcess, alice_key: str, tmp_pa
     with pytest.raises(
         DatasetError, match=f"the platform server at {server.url} refused the API key .*YOLOFORGE_API_KEY"
     ):
-        load_dataset_yaml("yf://alice/datasets/coco128")
+        load_dataset_yaml(coco8_on_server)
     monkeypatch.setenv("YOLOFORGE_API_KEY", alice_key)
     with pytest.raises(DatasetError, match=r"dataset yf://alice/datasets/nothing not found on http://127\.0\.0\.1"):
         load_dataset_yaml("yf://alice/datasets/nothing")
     with pytest.raises(DatasetError, match="has no version 9"):
-        load_dataset_yaml("ul://alice/datasets/coco128:9")
+        load_dataset_yaml("ul://alice/datasets/coco8:9")
     with pytest.raises(DatasetError, match="not of the form yf://OWNER/datasets/NAME"):
         load_dataset_yaml("yf://alice/coco128")
     monkeypatch.setenv("YOLOFORGE_PLATFORM_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     with pytest.raises(
         DatasetError, match=r"cannot reach the platform server at http://127\.0\.0\.1:9 .*YOLOFORGE_PLATFORM_URL"
     ):
-        load_dataset_yaml("yf://alice/datasets/coco128")
+        load_dataset_yaml(coco8_on_server)
     monkeypatch.delenv("YOLOFORGE_API_KEY")
     monkeypatch.setenv("YOLOFORGE_PLATFORM_URL", server.url)
     with pytest.raises(DatasetError, match=r"no API key for .*set YOLOFORGE_API_KEY"):
-        load_dataset_yaml("yf://alice/datasets/coco128")
-    r = run_cli("detect", "train", "data=yf://alice/datasets/coco128", "epochs=1",
+        load_dataset_yaml(coco8_on_server)
+    r = run_cli("detect", "train", f"data={coco8_on_server}", "epochs=1",
                 env=clean_env(YOLOFORGE_PLATFORM_URL=server.url, YOLOFORGE_API_KEY="yf_wrong"))  # fmt: skip
     assert r.returncode == 1
     assert r.stderr.strip().splitlines()[-1].startswith("yoloforge: error: the platform server at ")
@@ -114,10 +126,6 @@ def test_download_once_resume_and_offline(
     from yoloforge.data.dataset_yaml import load_dataset_yaml
     from yoloforge.data.files import DatasetError
 
-    auth = {"Authorization": f"Bearer {alice_key}"}
-    with open(coco8_zip, "rb") as f:
-        assert httpx.post(f"{server.url}/api/v1/datasets", headers=auth, files={"file": ("c.zip", f)},
-                          data={"name": "coco8"}, timeout=60).status_code == 201  # fmt: skip
     ds = tmp_path / "ds"
     monkeypatch.setenv("YOLOFORGE_DATASETS_DIR", str(ds))
     monkeypatch.setenv("YOLOFORGE_PLATFORM_URL", server.url)

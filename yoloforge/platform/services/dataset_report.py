@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,46 +29,52 @@ def _defect(message: str, tree: Path, split: str) -> dict[str, Any]:
     return {"split": split, "file": m.group("file"), "line": int(line) if line else None, "message": m.group("message")}
 
 
-def _split_report(tree: Path, root: Path, sources: list[str], names: list[str], split: str) -> tuple[dict, dict, list]:
-    """(summary of the split, {image: class ids} of its kept images, defects)."""
-    from yoloforge.data.files import list_images
+def _verify(files: list[str], nc: int, split: str, workers: int) -> tuple[dict[str, list[int]], Any]:
+    """({image: class ids} of the kept images, the library's LabelReport) for one split's files."""
     from yoloforge.data.labels import load_labels
 
-    files = list_images([str(root / s) for s in sources])
-    # workers=1: this runs in a server thread, where forking a process pool is unsafe; cache=False: no
-    # cache file written into the scratch tree; max_drop=1.0: a broken dataset gets a report, not an error
-    labels, report = load_labels(files, len(names), workers=1, cache=False, max_drop=1.0, prefix=split)
-    summary = {
+    # cache=False: no cache file in the scratch tree; max_drop=1.0: a broken dataset gets a report, not an error
+    labels, report = load_labels(files, nc, workers=workers, cache=False, max_drop=1.0, prefix=split)
+    return {lb.im_file: [int(c) for c in lb.cls] for lb in labels}, report
+
+
+def _summary(report: Any, split: str) -> dict[str, Any]:
+    return {
         "images": report.images,
         "backgrounds": report.backgrounds,
         "instances": report.instances,
         "skipped": report.skipped,
         "fixed": report.fixed,
-        "summary": report.summary(),
+        "summary": replace(report, prefix=split).summary(),
     }
-    kept = {lb.im_file: [int(c) for c in lb.cls] for lb in labels}
-    return summary, kept, [_defect(m, tree, split) for m in report.messages]
 
 
-def build_report(tree: Path, layout: Layout) -> dict[str, Any]:
-    """The report: totals, per-class counts, per-split summaries, every defect with its file, and notes."""
+def split_files(tree: Path, layout: Layout) -> dict[str, list[str]]:
+    """The image files of each split that has sources."""
+    from yoloforge.data.files import list_images
+
     root = tree / layout.root
+    return {s: list_images([str(root / x) for x in layout.splits[s]]) for s in SPLITS if layout.splits.get(s)}
+
+
+def build_report(tree: Path, layout: Layout, workers: int = 1) -> dict[str, Any]:
+    """The report: totals, per-class counts, per-split summaries, every defect with its file, and notes.
+
+    `workers` > 1 lets the library verify in a process pool: only from a process without threads
+    (see verifier.py). Splits of the same images (coco128's val is its train) are verified once.
+    """
     splits: dict[str, Any] = {}
     images: dict[str, list[int]] = {}
     defects: list[dict[str, Any]] = []
-    seen: set[str] = set()  # defect messages already reported by a split sharing the same files
-    for split in SPLITS:
-        sources = layout.splits.get(split) or []
-        if not sources:
+    done: dict[tuple[str, ...], tuple[dict[str, list[int]], Any]] = {}
+    for split, files in split_files(tree, layout).items():
+        if tuple(files) in done:  # the same images as an earlier split: same outcome, defects already listed
+            splits[split] = _summary(done[tuple(files)][1], split)
             continue
-        summary, kept, found = _split_report(tree, root, sources, layout.names, split)
-        splits[split] = summary
+        kept, report = done[tuple(files)] = _verify(files, len(layout.names), split, workers)
+        splits[split] = _summary(report, split)
         images.update(kept)
-        for d in found:
-            key = f"{d['file']}:{d['line']}:{d['message']}"
-            if key not in seen:
-                seen.add(key)
-                defects.append(d)
+        defects += [_defect(m, tree, split) for m in report.messages]
     per_class = Counter(c for ids in images.values() for c in ids)
     with_class = Counter(c for ids in images.values() for c in set(ids))
     classes = [

@@ -7,9 +7,10 @@ import hashlib
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +21,7 @@ from yoloforge.platform.schemas.datasets import DatasetUpdate
 from yoloforge.platform.services.access import check_access, visible
 from yoloforge.platform.services.accounts import check_name
 from yoloforge.platform.services.archives import ArchiveLimits, check_zip, unpack
-from yoloforge.platform.services.dataset_layout import find_layout
+from yoloforge.platform.services.dataset_layout import Layout, find_layout
 from yoloforge.platform.services.dataset_report import build_report
 from yoloforge.platform.services.errors import Conflict, Invalid, NotFound, TooLarge
 from yoloforge.platform.services.principal import Principal
@@ -120,6 +121,7 @@ def add_version(
     *,
     limits: ArchiveLimits,
     scratch: Path,
+    verify: Callable[[Path, Layout], dict[str, Any]] = build_report,
 ) -> DatasetVersion:
     """Check the uploaded zip, verify its labels, store it and record a new version of `upload.name`.
 
@@ -136,7 +138,7 @@ def add_version(
         check_zip(archive, limits, upload.filename)
         unpack(archive, staging / "tree", upload.filename)
         layout = find_layout(staging / "tree", staging, upload.names)
-        report = build_report(staging / "tree", layout)
+        report = verify(staging / "tree", layout)
         if report["images"] == 0:
             raise Invalid(f"{upload.filename}: no usable image in any split{_first_defect(report)}", field="file")
         try:

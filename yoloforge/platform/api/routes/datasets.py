@@ -116,6 +116,7 @@ async def upload_dataset(
         upload,
         limits=state.limits,
         scratch=state.scratch,
+        verify=state.verifier,
     )
     return version_public(version.dataset, version, principal, state)
 
