@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from itsdangerous import URLSafeSerializer
 
@@ -47,6 +48,6 @@ class PlatformState:
         return ArchiveLimits(s.max_upload_bytes, s.max_unpacked_mb * MB, s.max_zip_ratio, s.max_zip_entries)
 
     @property
-    def scratch(self):
+    def scratch(self) -> Path:
         """Scratch space for uploads being checked (on the server's disk, whatever the storage)."""
         return self.settings.home / "tmp"

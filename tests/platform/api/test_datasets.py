@@ -96,6 +96,8 @@ def test_versions_visibility_and_download(client, alice, bob, coco8_zip, tmp_pat
                 dst.writestr(info, src.read(info))
     r = upload(client, alice, other, "coco8", description="7 images")
     assert r.status_code == 201 and r.json()["number"] == 2 and r.json()["report"]["images"] == 7
+    r = upload(client, alice, other, "COCO8")
+    assert r.status_code == 409 and "upload to that name to add a version" in r.json()["detail"]
     ds = client.get("/api/v1/datasets/alice/coco8", headers=alice.auth()).json()
     assert ds["latest_version"] == 2 and [v["number"] for v in ds["versions"]] == [1, 2]
     assert ds["visibility"] == "private" and ds["description"] == "7 images"

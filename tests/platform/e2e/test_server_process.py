@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,6 +57,14 @@ def test_bootstrap_errors_are_one_line(home: Path) -> None:
     assert r.returncode == 2 and "no password on stdin" in r.stderr
     r = run_cli("server", "migrate", "--home", str(home))
     assert r.returncode == 0 and "database at revision 0001" in r.stdout
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli("server", "--home", str(home), "--port", str(port))
+    assert r.returncode == 2 and r.stderr.strip().startswith(
+        f"yoloforge server: error: cannot listen on 127.0.0.1:{port}"
+    )
 
 
 def test_upload_then_train_on_yf_uri(server: ServerProcess, alice_key: str, coco128_zip: Path, tmp_path: Path) -> None:
@@ -120,7 +129,7 @@ def test_uri_errors_name_the_cause(
 
 
 def test_download_once_resume_and_offline(
-    server: ServerProcess, alice_key: str, coco8_zip: Path, tmp_path: Path, monkeypatch
+    server: ServerProcess, alice_key: str, coco8_on_server: str, coco8_zip: Path, tmp_path: Path, monkeypatch
 ) -> None:
     """A half-downloaded archive resumes (Range) and is checked; a pinned version already here needs no server."""
     from yoloforge.data.dataset_yaml import load_dataset_yaml
@@ -135,13 +144,13 @@ def test_download_once_resume_and_offline(
     part.parent.mkdir(parents=True)
     data = coco8_zip.read_bytes()
     part.write_bytes(data[: len(data) // 2])  # an earlier download cut halfway
-    info = load_dataset_yaml("yf://alice/datasets/coco8:1")
+    info = load_dataset_yaml(f"{coco8_on_server}:1")
     assert info.nc == 80 and len(info.train) == 1 and Path(info.train[0]).is_dir()
     assert not part.exists()
     marker = (ds / "platform" / host / "alice" / "coco8" / "v1" / ".yoloforge-dataset.json").read_text()
     assert hashlib.sha256(data).hexdigest() in marker
     monkeypatch.setenv("YOLOFORGE_API_KEY", "")  # without a key any request would fail: none is made
-    again = load_dataset_yaml("yf://alice/datasets/coco8:1")  # pinned and already here
+    again = load_dataset_yaml(f"{coco8_on_server}:1")  # pinned and already here
     assert again.path == info.path
     with pytest.raises(DatasetError, match="no API key"):  # the latest version must be asked for
-        load_dataset_yaml("yf://alice/datasets/coco8")
+        load_dataset_yaml(coco8_on_server)

@@ -9,7 +9,6 @@ are refused by `yoloforge.data.download.extract_archive`, the library's own extr
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +72,3 @@ def unpack(path: Path, dest: Path, filename: str) -> None:
         raise Invalid(str(e).replace(path.name, filename), field="file") from e
     except (OSError, RuntimeError, NotImplementedError) as e:  # e.g. encrypted or unsupported compression
         raise Invalid(f"{filename} could not be unpacked ({e})", field="file") from e
-
-
-def archive_tree_files(tree: Path) -> list[str]:
-    """Every file under `tree`, relative and sorted (for messages that list what an archive holds)."""
-    return sorted(os.path.relpath(os.path.join(d, f), tree) for d, _, files in os.walk(tree) for f in files)

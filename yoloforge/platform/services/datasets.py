@@ -97,7 +97,10 @@ def _first_defect(report: dict) -> str:
 
 def _target(session: Session, principal: Principal, upload: Upload) -> tuple[Dataset, int]:
     """The caller's dataset of this name (created if new, not yet committed) and the next version number."""
-    dataset = session.scalar(select(Dataset).where(Dataset.owner_id == principal.user.id, Dataset.name == upload.name))
+    mine = select(Dataset).where(Dataset.owner_id == principal.user.id)
+    dataset = session.scalar(mine.where(func.lower(Dataset.name) == upload.name.lower()))
+    if dataset is not None and dataset.name != upload.name:
+        raise Conflict(f"you have a dataset named {dataset.name!r}: upload to that name to add a version", field="name")
     if dataset is None:
         dataset = Dataset(owner_id=principal.user.id, name=upload.name, description="", visibility="private")
         session.add(dataset)
