@@ -1,6 +1,6 @@
 """Dataset upload and download throughput of the platform server (MB/s), for a 100 MB archive of real JPEGs.
 
-    .venv/bin/python bench/platform_upload.py [--mb 100] [--repeat 3]
+    .venv/bin/python bench/platform_upload.py [--mb 100] [--repeat 3] [--verify-workers 0]
 
 Builds a zip of coco128's train images repeated (renamed copies, each with its label file) until it
 reaches --mb, starts `yoloforge server` as a process on 127.0.0.1 (SQLite, local storage), and times:
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.platform.support.archives import coco128_yaml  # noqa: E402
-from tests.platform.support.server import run_cli, start_server  # noqa: E402
+from tests.platform.support.server import clean_env, run_cli, start_server  # noqa: E402
 
 COCO128 = ROOT.parent / "shared" / "datasets" / "coco128"
 
@@ -54,6 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=100.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--verify-workers", type=int, default=0, help="server's verify_workers (1: in the request thread)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -64,7 +65,7 @@ def main() -> None:
         home = tmp / "home"
         assert run_cli("server", "create-user", "bench", "--home", str(home), stdin="bench password\n").returncode == 0
         key = run_cli("server", "create-key", "bench", "--home", str(home)).stdout.strip()
-        server = start_server(home)
+        server = start_server(home, env=clean_env(YOLOFORGE_SERVER_VERIFY_WORKERS=str(args.verify_workers)))
         auth = {"Authorization": f"Bearer {key}"}
         up, down = [], []
         try:
