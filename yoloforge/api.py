@@ -116,7 +116,7 @@ class YOLO:
 
     def _resume(self, kwargs: dict[str, Any]) -> dict[str, float]:
         from yoloforge.engine.launch import run_training
-        from yoloforge.engine.train.resume import check_resumable, finished, resume_config
+        from yoloforge.engine.train.resume import check_resumable, finished, resume_config, resume_dir
         from yoloforge.nn.checkpoint import load_checkpoint
 
         path = Path(kwargs["resume"] if isinstance(kwargs["resume"], str) else self.source)
@@ -127,7 +127,7 @@ class YOLO:
             LOGGER.info("%s is from a finished run (epoch %d of %d): nothing to resume. To train longer, pass "
                         "a larger epochs=.", path, ckpt["epoch"] + 1, cfg.epochs)  # fmt: skip
             return dict(ckpt.get("train_metrics") or {})
-        save_dir = path.resolve().parent.parent
+        save_dir = resume_dir(ckpt, path)
         metrics, save_dir = run_training(cfg, callbacks=self.callbacks, resume_ckpt=ckpt, save_dir=save_dir)
         self._adopt(save_dir)
         return metrics

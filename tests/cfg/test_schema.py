@@ -62,7 +62,28 @@ def test_imgsz_rounds_up_to_stride_with_a_warning(caplog: pytest.LogCaptureFixtu
     with caplog.at_level(logging.WARNING, logger="yoloforge"):
         assert RunConfig(imgsz=300).imgsz == 320
     assert "not a multiple of 32" in caplog.text
-    assert RunConfig(imgsz=[300, 640]).imgsz == [320, 640]
+    assert RunConfig(imgsz=[300, 640], mode="predict").imgsz == [320, 640]
+
+
+@pytest.mark.parametrize("mode", ["train", "val"])
+def test_train_and_val_use_the_longer_side_of_a_list_imgsz(mode: str, caplog: pytest.LogCaptureFixture) -> None:
+    """ultralytics#7690: [h, w] for train/val is one square size, the longer side, said once and recorded so."""
+    with caplog.at_level(logging.WARNING, logger="yoloforge"):
+        cfg = RunConfig(imgsz=[96, 128], mode=mode)
+    assert cfg.imgsz == 128 and cfg.model_dump()["imgsz"] == 128
+    warned = {id(r): r.getMessage() for r in caplog.records if "imgsz=" in r.getMessage()}
+    assert list(warned.values()) == [
+        f"imgsz=[96, 128]: {mode} uses one square size, the longer side: imgsz=128 (an [h, w] size applies to "
+        "predict and export)"
+    ]
+    assert RunConfig(imgsz=[100, 64], mode=mode).imgsz == 128  # the longer side, then rounded to the stride
+    caplog.clear()
+    assert RunConfig(imgsz=[160, 160], mode=mode).imgsz == 160 and RunConfig(imgsz=[96], mode=mode).imgsz == 96
+    assert not [r for r in caplog.records if "square" in r.getMessage()]  # a square list is not worth a warning
+    for other in ("predict", "export"):
+        assert RunConfig(imgsz=[96, 128], mode=other).imgsz == [96, 128]
+    with pytest.raises(ValidationError):
+        RunConfig(imgsz=[96, 128, 160], mode=mode)
 
 
 def test_normalised_values() -> None:

@@ -29,10 +29,10 @@ from yoloforge.data.augment import (
     build_train_transforms,
     build_val_transforms,
     letterbox,
-    scale_boxes_back,
     transform_labels,
     warp_image,
 )
+from yoloforge.utils.boxes import scale_boxes
 
 # BGR colours with every channel at 0 or 255: no colour is a blend of two others or of the greys.
 PALETTE = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255], [0, 255, 255]], np.uint8)
@@ -414,15 +414,15 @@ def test_letterbox_round_trip(shape, new, kw):
     sample["ori_shape"] = (h0, w0)
     out = LetterBox(new, **kw)(sample)
     check_boxes(out, fill_min=0.9)
-    img, _, _ = letterbox(sample["img"], new, **kw)
+    img, _ = letterbox(sample["img"], new, **kw)
     np.testing.assert_array_equal(img, out["img"])
     if not kw.get("auto"):
         assert out["img"].shape[:2] == ((new, new) if isinstance(new, int) else new)
-    back = scale_boxes_back(out["bboxes"], *out["ratio_pad"], (h0, w0))
+    back = scale_boxes(out["bboxes"], img.shape[:2], (h0, w0), ratio_pad=out["ratio_pad"])
     expect = sample["bboxes"] * np.array([w0 / shape[1], h0 / shape[0]] * 2, np.float32)
     np.testing.assert_allclose(back, expect, atol=1.0)
     torch = pytest.importorskip("torch")
-    back_t = scale_boxes_back(torch.from_numpy(out["bboxes"]), *out["ratio_pad"], (h0, w0))
+    back_t = scale_boxes(torch.from_numpy(out["bboxes"]), img.shape[:2], (h0, w0), ratio_pad=out["ratio_pad"])
     np.testing.assert_allclose(back_t.numpy(), back, atol=1e-4)
 
 
@@ -530,6 +530,6 @@ def test_real_coco_image(coco128_dir):
     check_format(out)
     assert set(out["cls"].tolist()) <= set(first["cls"].tolist())
     val = build_val_transforms(640)(first, np.random.default_rng(0))
-    back = scale_boxes_back(val["bboxes"], *val["ratio_pad"], val["ori_shape"])
+    back = scale_boxes(val["bboxes"], val["img"].shape[:2], val["ori_shape"], ratio_pad=val["ratio_pad"])
     h0, w0 = first["ori_shape"]
     np.testing.assert_allclose(back, first["bboxes"] * np.array([w0 / 640, h0 / 480] * 2), atol=1.0)

@@ -136,6 +136,36 @@ def test_relative_path_falls_back_to_the_datasets_folder(tmp_path: Path, ds: Pat
     assert load_dataset_yaml(yml).path == str(tmp_path / "cfg" / "mine")
 
 
+def test_relative_path_falls_back_to_the_working_directory_with_a_warning(
+    tmp_path: Path, ds: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ultralytics users write `path:` relative to where they run: found there last, and said so."""
+    (tmp_path / "work" / "data" / "mine" / "images" / "tr").mkdir(parents=True)
+    yml = _write(tmp_path / "cfg" / "mine.yaml", {"path": "data/mine", "train": "images/tr", "val": "images/tr",
+                                                  "names": ["x"]})  # fmt: skip
+    monkeypatch.chdir(tmp_path / "work")
+    assert load_dataset_yaml(yml).path == str(tmp_path / "work" / "data" / "mine")
+    (warned,) = {r.getMessage() for r in caplog.records if "working directory" in r.getMessage()}
+    assert warned.startswith(f"{yml}: 'path: data/mine' found in the working directory ({tmp_path / 'work'}/")
+    assert "not beside the YAML or in the datasets folder; this works only from this folder" in warned
+
+
+def test_a_relative_path_found_nowhere_names_every_place_looked_at(
+    tmp_path: Path, ds: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    yml = _write(tmp_path / "cfg" / "m.yaml", {"path": "mine", "train": "images/tr", "val": "images/tr",
+                                               "names": ["x"]})  # fmt: skip
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    with pytest.raises(DatasetError) as e:
+        load_dataset_yaml(yml)
+    assert str(e.value) == (
+        f"{yml}: 'path: mine' was not found in any of the 3 places a relative path is looked for (beside the "
+        f"YAML: {tmp_path / 'cfg' / 'mine'}; in the datasets folder: {ds / 'mine'}; in the working directory: "
+        f"{tmp_path / 'work' / 'mine'}); make it absolute, or relative to the YAML's folder"
+    )
+
+
 def test_absolute_and_absent_path(tmp_path: Path, coco128_dir: Path) -> None:
     yml = _write(
         tmp_path / "abs.yaml",

@@ -23,7 +23,7 @@ def images_batch(coco128: Path, size: int | tuple[int, int]) -> torch.Tensor:
     """Real images letterboxed like prediction does: RGB, CHW, float 0..1."""
     ims = []
     for name in IMAGES:
-        im, _, _ = letterbox(read_image(coco128 / "images" / "train2017" / name), size)
+        im, _ = letterbox(read_image(coco128 / "images" / "train2017" / name), size)
         ims.append(np.ascontiguousarray(im[..., ::-1].transpose(2, 0, 1)))
     return torch.from_numpy(np.stack(ims)).float() / 255
 

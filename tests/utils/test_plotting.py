@@ -210,7 +210,7 @@ def _letterboxed_batch(coco128_dir: Path, n: int, size: int) -> tuple[torch.Tens
     for i, f in enumerate(files):
         bgr = cv2.imread(str(f))
         h0, w0 = bgr.shape[:2]
-        img, (rw, rh), (pw, ph) = letterbox(bgr, size)
+        img, ((rh, rw), (pw, ph)) = letterbox(bgr, size)
         imgs.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1))
         lab = _read_labels(coco128_dir / "labels" / "train2017" / f"{f.stem}.txt")
         xywh = lab[:, 1:] * (w0 * rw, h0 * rh, w0 * rw, h0 * rh) + (pw, ph, 0, 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from yoloforge.utils.log import LOGGER
 
@@ -46,7 +46,10 @@ class RunConfig(BaseModel):
     patience: int = _f(100, "Epochs without improvement before early stopping.", "train", ge=0)
     batch: int | float = _f(16, "Batch size; -1 for AutoBatch (60% GPU memory); 0-1 for a memory fraction.", "train")
     imgsz: int | list[int] = _f(
-        640, "Image size in pixels (train/val: one int; predict/export: int or [h, w]).", "train"
+        640,
+        "Image size in pixels (train/val: one square size, [h, w] becomes the longer side; predict/export: "
+        "int or [h, w]).",
+        "train",
     )
     save: bool = _f(True, "Save checkpoints and predictions.", "train")
     save_period: int = _f(-1, "Save a checkpoint every N epochs (-1: off).", "train", ge=-1)
@@ -144,6 +147,23 @@ class RunConfig(BaseModel):
         return self.imgsz if isinstance(self.imgsz, int) else max(self.imgsz)
 
     # --- validators ----------------------------------------------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _square_for_train_val(cls, data: Any) -> Any:
+        """Train and val use one square size: an [h, w] imgsz becomes its longer side, said once (as
+        Ultralytics' check_imgsz does), so the recorded settings (args.yaml, checkpoints) say what ran."""
+        if not isinstance(data, dict):
+            return data
+        sizes, mode = data.get("imgsz"), data.get("mode", "train")
+        if mode not in ("train", "val") or not isinstance(sizes, list | tuple) or not 1 <= len(sizes) <= 2:
+            return data
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes):
+            return data  # the field validator explains what is wrong
+        if len(set(sizes)) > 1:
+            LOGGER.warning("imgsz=%s: %s uses one square size, the longer side: imgsz=%d (an [h, w] size applies "
+                           "to predict and export)", list(sizes), mode, max(sizes))  # fmt: skip
+        return {**data, "imgsz": max(sizes)}
+
     @field_validator("batch")
     @classmethod
     def _check_batch(cls, v: int | float) -> int | float:

@@ -150,7 +150,8 @@ class DetectionDataset(Dataset):
 
     # --- construction --------------------------------------------------------------------------
     def _load_labels(self, im_files: Sequence[str]) -> tuple[list, Any]:
-        from yoloforge.data.labels import load_labels
+        """Verified labels; a training split (augment) must have label files for MIN_LABELLED of its images."""
+        from yoloforge.data.labels import MIN_LABELLED, load_labels
 
         files = list(im_files)
         if self.cfg.fraction < 1.0:
@@ -162,6 +163,7 @@ class DetectionDataset(Dataset):
             single_cls=self.cfg.single_cls,
             classes=self.cfg.classes,
             workers=min(max(self.cfg.workers, 1), os.cpu_count() or 1, 8),
+            min_labelled=MIN_LABELLED if self.augment else 0.0,
             prefix=self.prefix,
         )
         return list(labels), report
@@ -278,18 +280,14 @@ class DetectionDataset(Dataset):
     def _letterboxed(self, sample: dict[str, Any], i: int) -> dict[str, Any]:
         """Letterbox to the image's rect batch shape (or imgsz square): validation and rect training.
 
-        Sets "ratio_pad" = ((gain_h, gain_w), (pad_w, pad_h)) from "ori_shape" to the output: the
-        incumbent's layout, which `utils.boxes.scale_boxes` (the validator) reads. augment's LetterBox
-        writes (ratio_w, ratio_h) first, so the pair is swapped here.
+        Sets "ratio_pad", the RatioPad from "ori_shape" to the output, which `utils.boxes.scale_boxes`
+        (the validator) reads.
         """
         from yoloforge.data.augment.letterbox import LetterBox
 
         if self.rect:
             sample["rect_shape"] = tuple(int(x) for x in self.batch_shapes[i // self.batch_size])
-        out = LetterBox(self.imgsz, auto=False, scaleup=self.augment, stride=self.stride)(sample)
-        (rw, rh), pad = out["ratio_pad"]
-        out["ratio_pad"] = ((rh, rw), pad)
-        return out
+        return LetterBox(self.imgsz, auto=False, scaleup=self.augment, stride=self.stride)(sample)
 
     def sample(self, key: int | SampleKey) -> dict[str, Any]:
         """The transformed (train) or letterboxed (val, rect) sample, still HWC BGR in pixels."""

@@ -15,21 +15,41 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from yoloforge.cfg.user import load_user_settings
 from yoloforge.data.download import DownloadItem, download_dataset, parse_download_spec
-from yoloforge.data.files import DatasetError, label_path_for, list_images
+from yoloforge.data.files import DatasetError, find_label_files, list_images
 from yoloforge.utils.log import LOGGER
 
-__all__ = ["PACKAGED_DIR", "DatasetError", "DatasetInfo", "describe", "find_dataset_yaml", "load_dataset_yaml"]
+__all__ = [
+    "PACKAGED_DIR",
+    "SINGLE_CLASS_NAME",
+    "DatasetError",
+    "DatasetInfo",
+    "dataset_names",
+    "describe",
+    "find_dataset_yaml",
+    "load_dataset_yaml",
+    "run_class_names",
+]
 
 PACKAGED_DIR = Path(__file__).resolve().parents[1] / "cfg" / "datasets"
 SPLITS = ("train", "val", "test")
 # dataset URIs resolved by other parts of yoloforge, imported only when used: scheme -> module:function
 URI_RESOLVERS = {"yf": "yoloforge.remote.datasets:resolve", "ul": "yoloforge.remote.datasets:resolve"}
+SINGLE_CLASS_NAME = "item"  # the one class of a single_cls run (Ultralytics' word, so names match across tools)
+
+
+def run_class_names(names: dict[int, str], single_cls: bool) -> dict[int, str]:
+    """The classes a run trains and reports: the dataset's `names`, or with `single_cls` one class, 'item'.
+
+    single_cls merges every class of the labels into class 0 (labels.load_labels); the model then has one
+    output class, and its name must not be class 0's (calling every car and dog 'person').
+    """
+    return {0: SINGLE_CLASS_NAME} if single_cls else dict(names)
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,14 @@ class DatasetInfo:
     names: dict[int, str]
     nc: int
     download: Any = None
+
+    @property
+    def ref(self) -> str:
+        """How a run records this dataset (`data=` in args.yaml and checkpoints): the absolute path of the YAML,
+        so resuming works from any working directory, or the bare name of a packaged one (`coco8.yaml`), which
+        stays valid when yoloforge is installed elsewhere."""
+        yaml_file = Path(self.yaml_file)
+        return yaml_file.name if yaml_file.parent == PACKAGED_DIR else str(yaml_file)
 
 
 def _resolve_uri(data: str | os.PathLike[str]) -> Path | None:
@@ -76,6 +104,12 @@ def find_dataset_yaml(data: str | os.PathLike[str]) -> Path:
         f"dataset YAML {os.fspath(data)!r} not found: no file at {os.path.abspath(p)} and no packaged "
         f"dataset of that name (packaged: {packaged})"
     )
+
+
+def dataset_names(data: str | os.PathLike[str]) -> dict[int, str]:
+    """The class names a dataset YAML declares, read without resolving or downloading its folders."""
+    yaml_file = find_dataset_yaml(data)
+    return _parse_names(_read_yaml(yaml_file), yaml_file)
 
 
 def _read_yaml(yaml_file: Path) -> dict[str, Any]:
@@ -125,18 +159,50 @@ def _parse_names(raw: dict[str, Any], yaml_file: Path) -> dict[int, str]:
     return dict(sorted(out.items()))
 
 
-def _resolve_root(raw: dict[str, Any], yaml_file: Path, datasets_dir: Path) -> Path:
-    """`path`, absolute; a relative one is tried beside the YAML, then in the datasets folder."""
+_PLACES = ("beside the YAML", "in the datasets folder", "in the working directory")
+
+
+class _Lookup(NamedTuple):
+    """A relative `path` value and the places it was looked for, each with the words naming the place."""
+
+    value: str
+    places: list[tuple[Path, str]]
+
+
+def _root_candidates(rel: Path, yaml_file: Path, datasets_dir: Path) -> list[tuple[Path, str]]:
+    """Where a relative `path` is looked for, in order, each with the words naming the place."""
+    out: list[tuple[Path, str]] = []
+    for base, place in zip((yaml_file.parent, datasets_dir.absolute(), Path.cwd()), _PLACES, strict=True):
+        candidate = Path(os.path.normpath(base / rel))
+        if candidate not in [c for c, _ in out]:
+            out.append((candidate, place))
+    return out
+
+
+def _resolve_root(raw: dict[str, Any], yaml_file: Path, datasets_dir: Path) -> tuple[Path, _Lookup | None]:
+    """`path`, absolute, and the places a relative one was looked for (none for an absolute or absent one).
+
+    A relative `path` is looked for beside the YAML, then in the datasets folder, then (Ultralytics users'
+    habit) in the working directory, with a warning: that only works from this folder. When none exists the
+    datasets folder is returned: a download goes there.
+    """
     value = raw.get("path")
     if value is None or value == "":
-        return yaml_file.parent
+        return yaml_file.parent, None
     if not isinstance(value, str):
         raise DatasetError(f"{yaml_file}: 'path' must be a folder name, got {value!r}")
     p = Path(value).expanduser()
     if p.is_absolute():
-        return Path(os.path.normpath(p))
-    local = Path(os.path.normpath(yaml_file.parent / p))
-    return local if local.exists() else Path(os.path.normpath(datasets_dir.absolute() / p))
+        return Path(os.path.normpath(p)), None
+    tried = _Lookup(value, _root_candidates(p, yaml_file, datasets_dir))
+    for candidate, place in tried.places:
+        if candidate.exists():
+            if place == _PLACES[2]:
+                LOGGER.warning("%s: 'path: %s' found %s (%s), not %s; this works only from this folder: write "
+                               "'path: %s' or a path relative to the YAML", yaml_file, value, place, candidate,
+                               " or ".join(_PLACES[:2]), candidate)  # fmt: skip
+            return candidate, tried
+    return Path(os.path.normpath(datasets_dir.absolute() / p)), tried
 
 
 def _resolve_split(raw: dict[str, Any], key: str, root: Path, yaml_file: Path) -> list[str]:
@@ -152,9 +218,11 @@ def _resolve_split(raw: dict[str, Any], key: str, root: Path, yaml_file: Path) -
     return [os.path.normpath(root / os.path.expanduser(e)) for e in entries]
 
 
-def _resolve(raw: dict[str, Any], yaml_file: Path, datasets_dir: Path) -> tuple[Path, dict[str, list[str]]]:
-    root = _resolve_root(raw, yaml_file, datasets_dir)
-    return root, {key: _resolve_split(raw, key, root, yaml_file) for key in SPLITS}
+def _resolve(
+    raw: dict[str, Any], yaml_file: Path, datasets_dir: Path
+) -> tuple[Path, dict[str, list[str]], _Lookup | None]:
+    root, tried = _resolve_root(raw, yaml_file, datasets_dir)
+    return root, {key: _resolve_split(raw, key, root, yaml_file) for key in SPLITS}, tried
 
 
 def _first_missing(splits: dict[str, list[str]]) -> tuple[str, str] | None:
@@ -191,8 +259,21 @@ def _fetch(
 
 
 def _missing_error(
-    yaml_file: Path, key: str, path: str, root: Path, items: Any, download: bool, datasets_dir: Path
+    yaml_file: Path,
+    key: str,
+    path: str,
+    root: Path,
+    items: Any,
+    download: bool,
+    datasets_dir: Path,
+    tried: _Lookup | None,
 ) -> DatasetError:
+    if tried and not root.exists() and not items:
+        places = "; ".join(f"{place}: {c}" for c, place in tried.places)
+        return DatasetError(
+            f"{yaml_file}: 'path: {tried.value}' was not found in any of the {len(tried.places)} places a relative "
+            f"path is looked for ({places}); make it absolute, or relative to the YAML's folder"
+        )
     if items and download:
         hint = (
             f"; the download finished but did not create it: check that 'path' (resolved to {root}) and "
@@ -218,14 +299,14 @@ def load_dataset_yaml(data: str | os.PathLike[str], *, download: bool = True) ->
     items = parse_download_spec(spec, where=f"{yaml_file}: download") if spec else None
     _converter(raw, yaml_file, names, Path("."))  # validate `convert` early, even when not needed
     datasets_dir = load_user_settings().datasets_dir
-    root, splits = _resolve(raw, yaml_file, datasets_dir)
+    root, splits, tried = _resolve(raw, yaml_file, datasets_dir)
     missing = _first_missing(splits)
     if missing and items and download:
         _fetch(raw, yaml_file, items, names, datasets_dir)
-        root, splits = _resolve(raw, yaml_file, datasets_dir)
+        root, splits, tried = _resolve(raw, yaml_file, datasets_dir)
         missing = _first_missing(splits)
     if missing:
-        raise _missing_error(yaml_file, *missing, root, items, download, datasets_dir)
+        raise _missing_error(yaml_file, *missing, root, items, download, datasets_dir, tried)
     return DatasetInfo(
         yaml_file=str(yaml_file),
         path=str(root),
@@ -248,7 +329,7 @@ def describe(info: DatasetInfo) -> str:
             lines.append(f"  {split:<8} none")
             continue
         images = list_images(sources)
-        labels = sum(os.path.isfile(label_path_for(p)) for p in images)
+        labels = find_label_files(images).found
         background = f", {len(images) - labels} without a label file" if labels < len(images) else ""
         lines.append(f"  {split:<8} {len(images)} images, {labels} label files{background}")
         lines.extend(f"           {src}" for src in sources)

@@ -1,13 +1,16 @@
 """Which files make up a split: the images of a source, and the label file paired with each image.
 
 A source is a folder (searched recursively), a `.txt` file listing image paths, one image file, or a
-list of these. Labels follow the YOLO sibling convention: `.../images/x/a.jpg` -> `.../labels/x/a.txt`.
+list of these. Labels follow the YOLO sibling convention: `.../images/x/a.jpg` -> `.../labels/x/a.txt`;
+an image whose sibling label file does not exist uses a label file beside it (`.../images/x/a.txt`)
+when there is one (`find_label_files`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
 from yoloforge.errors import YoloforgeError
@@ -103,9 +106,10 @@ def list_images(source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
 
 
 def label_path_for(img_path: str | os.PathLike[str]) -> str:
-    """The label file of an image: the last `images` folder becomes `labels`, the extension `.txt`.
+    """The sibling label file of an image: the last `images` folder becomes `labels`, the extension `.txt`.
 
-    An image with no `images` folder in its path gets a label file beside it (`a.jpg` -> `a.txt`).
+    An image with no `images` folder in its path gets a label file beside it (`a.jpg` -> `a.txt`). This is
+    the first place `find_label_files` looks; the second is beside the image.
     """
     p = PurePath(os.fspath(img_path))
     parts = list(p.parent.parts)
@@ -119,3 +123,54 @@ def label_path_for(img_path: str | os.PathLike[str]) -> str:
 def label_paths_for(img_paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """label_path_for over a list of images."""
     return [label_path_for(p) for p in img_paths]
+
+
+def beside_path_for(img_path: str | os.PathLike[str]) -> str:
+    """The label file beside an image, in its own folder: `d/a.jpg` -> `d/a.txt`."""
+    return os.path.splitext(os.fspath(img_path))[0] + ".txt"
+
+
+@dataclass(frozen=True)
+class LabelLookup:
+    """Where the label file of each image of a split was found (see `find_label_files`).
+
+    `paths[i]` is the label file of image i: the sibling path when it exists, else the file beside the
+    image when that exists, else the sibling path (which does not exist: the image is a background).
+    """
+
+    images: list[str]
+    paths: list[str]
+    exists: list[bool]  # whether paths[i] exists (an empty file counts: it marks a background)
+    beside: list[str] = field(default_factory=list)  # label files used from beside their image
+    ignored: list[str] = field(default_factory=list)  # .txt beside an image, ignored: its sibling file wins
+
+    @property
+    def found(self) -> int:
+        """Images with a label file."""
+        return sum(self.exists)
+
+    def looked_at(self, i: int) -> list[str]:
+        """The places searched for image i's label file, in order."""
+        sibling, beside = label_path_for(self.images[i]), beside_path_for(self.images[i])
+        return [sibling] if sibling == beside else [sibling, beside]
+
+
+def find_label_files(im_files: Sequence[str | os.PathLike[str]]) -> LabelLookup:
+    """Find each image's label file: at the sibling path first (`images/` -> `labels/`), then beside the image.
+
+    A `.txt` beside an image is used only when the sibling file does not exist; when both exist the sibling
+    wins and the one beside is listed in `ignored`. Costs one or two `stat` calls per image.
+    """
+    images = [os.fspath(f) for f in im_files]
+    paths, exists, beside, ignored = [], [], [], []
+    for im in images:
+        sibling, near = label_path_for(im), beside_path_for(im)
+        has_sibling = os.path.isfile(sibling)
+        has_near = near != sibling and os.path.isfile(near)
+        if has_sibling and has_near:
+            ignored.append(near)
+        elif has_near:
+            beside.append(near)
+        paths.append(near if has_near and not has_sibling else sibling)
+        exists.append(has_sibling or has_near)
+    return LabelLookup(images, paths, exists, beside, ignored)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from yoloforge.errors import YoloforgeError
+from yoloforge.utils.log import LOGGER
 
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_SOS = b"\xff\xda"
@@ -142,3 +143,53 @@ def _header_size(im: Any, exif_type: Any) -> tuple[int, int] | None:
     else:
         return None
     return (w, h) if orientation in _SWAPPED_ORIENTATIONS else (h, w)
+
+
+_PREMULTIPLIED = {"RGBa": "RGBA", "La": "LA"}  # stored in files unpremultiplied: undo it before dropping alpha
+
+
+def pil_to_bgr(image: Any, name: str = "PIL image") -> np.ndarray:
+    """A PIL image of any mode -> HxWx3 uint8 BGR: the pixels `read_image` gives for the same picture saved
+    to a file, so predicting on `Image.open(f)` and on `f` agree.
+
+    As OpenCV's IMREAD_COLOR reads files: EXIF orientation applied; alpha dropped, not blended (premultiplied
+    RGBa/La unpremultiplied first); palettes expanded; mode "1" as 0/255; 16-bit samples ("I;16", "I;16B",
+    ...) shifted right by 8 bits. Mode "I" (32-bit integers) is read as 16-bit samples when its values fit in
+    0..65535 (older Pillow opens 16-bit PNGs so, and a 16-bit file is the only one holding them that the
+    reader reads). CMYK, YCbCr, HSV and LAB go through Pillow's conversion (CMYK and YCbCr within one level of
+    what a decoder gives for such a file: each rounds the colour transform its own way). Raises ImageError
+    naming the mode for "F" (floats have no 0-255 scale), for "I" values outside 0..65535, and for a mode
+    Pillow cannot turn into RGB.
+    """
+    from PIL import ImageOps
+
+    if image.getexif().get(0x0112, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+    mode = image.mode
+    if mode == "F":
+        raise ImageError(name, "PIL mode 'F' (32-bit float) has no 0-255 scale; convert it to 8-bit first, "
+                         "e.g. Image.fromarray((np.asarray(im) * 255).clip(0, 255).astype(np.uint8))")  # fmt: skip
+    if mode == "I" or mode.startswith("I;16"):
+        return _integer_to_bgr(np.asarray(image), mode, name)
+    if mode in _PREMULTIPLIED:
+        image = image.convert(_PREMULTIPLIED[mode])
+    if mode not in ("RGB", "RGBA", "RGBX"):
+        try:
+            image = image.convert("RGB")
+        except (ValueError, OSError) as e:
+            raise ImageError(name, f"PIL mode {mode!r} cannot be converted to RGB ({e}); convert it first") from e
+    rgb = np.asarray(image)[..., :3]
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+def _integer_to_bgr(a: np.ndarray, mode: str, name: str) -> np.ndarray:
+    """16-bit samples (or 32-bit holding 0..65535) -> 8-bit gray BGR by the top 8 bits, as OpenCV reads files."""
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    if lo < 0 or hi > 65535:
+        raise ImageError(name, f"PIL mode {mode!r} holds values {lo}..{hi}, outside 0..65535 (16 bits), so no "
+                         "image file the reader reads can hold it; scale it to 8 bits first")  # fmt: skip
+    if mode == "I" and 0 < hi <= 255:
+        LOGGER.warning("%s: PIL mode 'I' read as 16-bit samples (value / 256) is nearly black, its values being "
+                       "0..%d; if they are 8-bit, pass im.convert('L')", name, hi)  # fmt: skip
+    gray = (a.astype(np.uint32) >> 8).astype(np.uint8)
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)

@@ -4,8 +4,12 @@ Every image is decoded once (truncated or corrupt files are skipped) and every l
 A defect that makes the whole label file untrustworthy (class id >= nc, a coordinate outside 0..1,
 a wrong column count, a non-number) drops the image; harmless ones are fixed (duplicate rows and
 zero-area boxes removed, boxes overflowing the image clipped). Each defect becomes one message
-naming the file and line. The outcome is cached beside the labels folder as a pickle-free `.npz`
-keyed by the files' paths, sizes and mtimes and the settings that change labels.
+naming the file and line. The outcome is cached beside the labels folder (label_cache.py).
+
+Each image's label file is looked for at the sibling path (`images/` -> `labels/`), then beside the
+image (files.find_label_files); where labels were found beside the images, or ignored there, one
+warning says so. A training split whose images almost all lack a label file is refused
+(`min_labelled`): that is a layout the lookup does not understand, not a dataset of backgrounds.
 
 A label row is `class cx cy w h` (normalised box) or `class x1 y1 x2 y2 x3 y3 ...` (normalised
 polygon, >= 3 points); a polygon becomes its bounding box and is kept in `ImageLabels.segments`.
@@ -13,12 +17,9 @@ polygon, >= 3 points); a polygon becomes its bounding box and is kept in `ImageL
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import multiprocessing
 import os
-import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,68 +30,26 @@ from pathlib import Path
 
 import numpy as np
 
-from yoloforge.data.files import label_paths_for
+from yoloforge.data.files import LabelLookup, find_label_files, label_path_for
 from yoloforge.data.images import ImageError, verify_image
-from yoloforge.errors import YoloforgeError
-from yoloforge.utils.io import atomic_open
+from yoloforge.data.label_cache import CACHE_VERSION, cache_file, cache_key, load_cache, save_cache
+from yoloforge.data.label_types import ImageLabels, LabelReport, breakdown, plural
+from yoloforge.errors import ConfigError, YoloforgeError
 from yoloforge.utils.log import LOGGER
 
-CACHE_VERSION = "yoloforge-labels-1"  # bump when the checks or the file layout change
-CACHE_SUFFIX = ".yoloforge.cache"  # distinct from the incumbent's pickled `<split>.cache`
+__all__ = ["CACHE_VERSION", "ImageLabels", "LabelError", "LabelReport", "cache_path", "load_labels"]
+
 COORD_TOL = 1e-3  # coordinates this far outside 0..1 are rounding: clipped, not rejected
 POOL_MIN_FILES = 32  # fewer files are verified in-process: a pool costs more than it saves
 MAX_LOGGED = 20  # defect messages printed per call; the report keeps them all
 MAX_ERRORS_PER_FILE = 10  # defective lines reported per label file before summarising the rest
 
 
+MIN_LABELLED = 0.01  # a training split needs label files for at least this share of its images
+
+
 class LabelError(YoloforgeError, ValueError):
-    """Too many images of a split were dropped for defects: the dataset needs fixing first."""
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: arrays make field-wise == ambiguous
-class ImageLabels:
-    """The verified labels of one image (an image without rows is a background)."""
-
-    im_file: str
-    shape: tuple[int, int]  # (h, w) after EXIF orientation
-    cls: np.ndarray  # (n,) int64 class ids
-    bboxes: np.ndarray  # (n, 4) float32 normalised xywh (centre x, centre y, w, h)
-    segments: tuple[np.ndarray, ...] = ()  # per row (k, 2) float32 polygon when any row had one
-
-
-@dataclass(frozen=True)
-class LabelReport:
-    """What verification kept, skipped and fixed; `messages` has one line per defect."""
-
-    images: int
-    backgrounds: int
-    instances: int
-    skipped: dict[str, int] = field(default_factory=dict)  # reason -> images dropped
-    fixed: dict[str, int] = field(default_factory=dict)  # kind -> rows changed or removed
-    messages: tuple[str, ...] = ()
-    prefix: str = ""  # the split's name, leading the summary
-
-    def summary(self) -> str:
-        """One line for the log, e.g. 'train: 128 images, 2 backgrounds, 929 instances; skipped 3 (...)'."""
-        line = (
-            f"{_plural(self.images, 'image')}, {_plural(self.backgrounds, 'background')}, "
-            f"{_plural(self.instances, 'instance')}"
-        )
-        if self.skipped:
-            line += f"; skipped {sum(self.skipped.values())} ({_breakdown(self.skipped)})"
-        if self.fixed:
-            n = sum(self.fixed.values())
-            line += f"; fixed {n} {'row' if n == 1 else 'rows'} ({_breakdown(self.fixed)})"
-        return f"{self.prefix}: {line}" if self.prefix else line
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _breakdown(counts: dict[str, int]) -> str:
-    """'2 corrupt image, 1 class id >= nc': largest first, then by name, for a stable line."""
-    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    """A split the labels cannot be trusted from: too many images dropped for defects, or no label files."""
 
 
 @dataclass(frozen=True)
@@ -123,10 +82,15 @@ class _RowError(Exception):
 # --- label paths -------------------------------------------------------------------------------
 
 
-def cache_path(im_files: Sequence[str | os.PathLike]) -> Path:
-    """Where the cache of these images lives: beside the first image's labels folder."""
-    folder = Path(label_paths_for(im_files[:1])[0]).parent
-    return folder.parent / (folder.name + CACHE_SUFFIX)
+def cache_path(im_files: Sequence[str | os.PathLike], lookup: LabelLookup | None = None) -> Path:
+    """Where the label cache of this list of images lives (one file per list; see label_cache.py).
+
+    Beside the folder of the first label file found (else of the first image's sibling path).
+    """
+    files = [os.fspath(f) for f in im_files]
+    lookup = lookup or find_label_files(files)
+    first = next((p for p, ok in zip(lookup.paths, lookup.exists, strict=True) if ok), lookup.paths[0])
+    return cache_file(files, Path(first).parent)
 
 
 # --- one image ---------------------------------------------------------------------------------
@@ -306,14 +270,84 @@ def _check_drop(report: LabelReport, total: int, max_drop: float) -> None:
     if total and dropped / total > max_drop:
         raise LabelError(
             f"{report.prefix or 'split'}: {dropped} of {total} images ({dropped / total:.0%}) dropped for defects, "
-            f"more than max_drop={max_drop:.0%}; reasons: {_breakdown(report.skipped)}. "
+            f"more than max_drop={max_drop:.0%}; reasons: {breakdown(report.skipped)}. "
             f"First: {report.messages[0] if report.messages else '?'}"
         )
+
+
+def _report_lookup(lookup: LabelLookup, prefix: str, min_labelled: float) -> None:
+    """Warn where label files came from beside their images (or were ignored there); refuse an unlabelled split."""
+    name = prefix or "split"
+    if lookup.beside:
+        ex = lookup.beside[0]
+        whose = "its image" if len(lookup.beside) == 1 else "their images"
+        LOGGER.warning(
+            f"{name}: {plural(len(lookup.beside), 'label file')} found beside {whose} "
+            f"instead of at the images/ -> labels/ sibling path, and used: e.g. {ex} (no {label_path_for(ex)})"
+        )
+    if lookup.ignored:
+        ex = lookup.ignored[0]
+        LOGGER.warning(
+            f"{name}: {plural(len(lookup.ignored), '.txt file')} beside images ignored, because the label file at "
+            f"the images/ -> labels/ sibling path wins: e.g. {ex} (used: {label_path_for(ex)})"
+        )
+    n, found = len(lookup.images), lookup.found
+    if found and found >= min_labelled * n:
+        return
+    i = lookup.exists.index(False)
+    places = lookup.looked_at(i)
+    no_images = " (its path has no 'images' folder)" if len(places) == 1 else ""
+    where = f"for {lookup.images[i]} that is {', then '.join(places)}{no_images}"
+    if min_labelled <= 0:
+        LOGGER.warning(f"{name}: none of the {plural(n, 'image')} has a label file ({where}); every detection "
+                       "will count as a false positive")  # fmt: skip
+        return
+    raise LabelError(
+        f"{name}: only {found} of {plural(n, 'image')} {'has' if found == 1 else 'have'} a label file; a training "
+        f"split needs one for at least {min_labelled:.0%} of its images (an empty .txt marks a background). Each "
+        f"image's label file is looked for at its images/ -> labels/ sibling path, then beside the image; {where}."
+        f"{_layout_hint(lookup.images[i])}"
+    )
+
+
+def _layout_hint(im_file: str) -> str:
+    """A sentence naming a label file that exists under a `labels` folder the sibling rule did not reach."""
+    image = Path(im_file)
+    for folder in image.parents:
+        if folder.parent == folder:
+            break
+        candidate = folder.parent / "labels" / image.parent.relative_to(folder) / (image.stem + ".txt")
+        if folder.name != "images" and candidate.is_file():
+            return (
+                f" A label file exists at {candidate}: rename the folder {folder} to {folder.parent / 'images'} so "
+                "the sibling path finds it."
+            )
+    return ""
 
 
 def _split_name(prefix: str, im_files: Sequence[str]) -> str:
     name = prefix.strip().rstrip(":").strip()
     return name or (Path(im_files[0]).parent.name if im_files else "")
+
+
+def _check_classes(classes: Sequence[int] | None, nc: int, names: dict[int, str] | None) -> tuple[int, ...] | None:
+    """`classes` as sorted unique ids; ConfigError (one line, naming the key and the valid ids) otherwise."""
+    if classes is None:
+        return None
+    bad = [c for c in classes if not 0 <= int(c) < nc]
+    if bad:
+        named = dict(names) if isinstance(names, dict) else dict(enumerate(names or []))
+        shown = ", ".join(f"{i} {named[i]}" for i in list(named)[:5]) + (", ..." if len(named) > 5 else "")
+        listed = f": {shown}" if named else ""
+        raise ConfigError(
+            f"classes={list(classes)}: {', '.join(map(str, bad))} is not a class id of this dataset, which has "
+            f"{nc} classes{listed}; use ids 0..{nc - 1}"
+        )
+    return tuple(sorted({int(c) for c in classes}))
+
+
+def _named(names: dict[int, str] | Sequence[str] | None) -> list[tuple[int, str]]:
+    return sorted((int(k), str(v)) for k, v in (names.items() if isinstance(names, dict) else enumerate(names or [])))
 
 
 def load_labels(
@@ -326,32 +360,35 @@ def load_labels(
     workers: int = 2,
     cache: bool = True,
     max_drop: float = 0.5,
+    min_labelled: float = 0.0,
     prefix: str = "",
 ) -> tuple[list[ImageLabels], LabelReport]:
     """Verify the images of a split and their label files; return the usable ones and a report.
 
     `nc` is the dataset's class count (before `single_cls`). `classes` keeps only rows of those
-    ids (not renumbered); `single_cls` then maps every class to 0. Raises LabelError when more than
-    `max_drop` of the images were dropped. With `cache`, results are reused until a file changes.
+    ids (not renumbered); `single_cls` then maps every class to 0. Raises ConfigError for a class id
+    outside 0..nc-1 in `classes`; LabelError when fewer than `min_labelled` (a fraction) of the images
+    have a label file (training uses MIN_LABELLED) or when more than `max_drop` of them were dropped.
+    With `cache`, results are reused until a file changes.
     """
     if nc < 1:
         raise ValueError(f"nc must be >= 1, got {nc}")
-    if classes is not None and any(not 0 <= int(c) < nc for c in classes):
-        raise ValueError(f"classes {list(classes)} must be class ids in 0..{nc - 1}")
-    s = _Settings(int(nc), bool(single_cls), None if classes is None else tuple(sorted({int(c) for c in classes})))
+    s = _Settings(int(nc), bool(single_cls), _check_classes(classes, nc, names))
     files = [os.fspath(f) for f in im_files]
     prefix = _split_name(prefix, files)
     if not files:
         LOGGER.warning(f"{prefix or 'split'}: no images to verify")
         return [], LabelReport(0, 0, 0, prefix=prefix)
-    pairs = list(zip(files, label_paths_for(files), strict=True))
+    lookup = find_label_files(files)
+    _report_lookup(lookup, prefix, min_labelled)
+    pairs = list(zip(files, lookup.paths, strict=True))
     path, key, hit = None, None, None
     if cache:
-        path, key = cache_path(files), _cache_key(pairs, s, names)
-        hit = _load_cache(path, key, files)
+        path, key = cache_path(files, lookup), cache_key(pairs, [s.nc, s.single_cls, s.classes, _named(names)])
+        hit = load_cache(path, key, files)
     if hit is None:
         labels, report = _aggregate(_verify_all(pairs, s, workers, prefix), prefix)
-        saved = cache and _save_cache(path, key, labels, report, files)
+        saved = cache and save_cache(path, key, labels, report, files)
         source = f" (cache saved to {path})" if saved else ""
     else:
         labels, report = hit
@@ -360,111 +397,3 @@ def load_labels(
     _log_report(report, source)
     _check_drop(report, len(files), max_drop)
     return labels, report
-
-
-# --- cache -------------------------------------------------------------------------------------
-
-_MAGIC = CACHE_VERSION.encode()
-_MEMORY: dict[str, tuple[str, list[ImageLabels], LabelReport]] = {}  # results whose cache file could not be written
-_MEMORY_MAX = 8
-
-
-def _stat(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "-"
-    return f"{st.st_size}:{st.st_mtime_ns}"
-
-
-def _cache_key(pairs: list[tuple[str, str]], s: _Settings, names: dict[int, str] | None) -> str:
-    """Hash of every image and label path with its size and mtime, plus the label settings."""
-    named = sorted((int(k), str(v)) for k, v in (names.items() if isinstance(names, dict) else enumerate(names or [])))
-    h = hashlib.sha256(json.dumps([CACHE_VERSION, s.nc, s.single_cls, s.classes, named]).encode())
-    for im, lb in pairs:
-        h.update(f"{im}\0{_stat(im)}\0{lb}\0{_stat(lb)}\n".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
-
-
-def _bytes(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-8", "surrogateescape"), dtype=np.uint8)
-
-
-def _pack(key: str, labels: list[ImageLabels], report: LabelReport, files: list[str]) -> dict[str, np.ndarray]:
-    """Plain numeric arrays (no object arrays, so loading needs no pickle)."""
-    index, j = [], 0
-    for lb in labels:  # kept images are a subsequence of `files`, in order
-        while files[j] != lb.im_file:
-            j += 1
-        index.append(j)
-        j += 1
-    seg_lens = [len(sg) for lb in labels for sg in lb.segments or [()] * len(lb.cls)]
-    points = [sg for lb in labels for sg in lb.segments]
-    meta = {k: getattr(report, k) for k in ("images", "backgrounds", "instances", "skipped", "fixed", "messages")}
-    return {
-        "version": _bytes(CACHE_VERSION),
-        "key": _bytes(key),
-        "index": np.array(index, dtype=np.int64),
-        "shapes": np.array([lb.shape for lb in labels], dtype=np.int64).reshape(-1, 2),
-        "counts": np.array([len(lb.cls) for lb in labels], dtype=np.int64),
-        "cls": np.concatenate([lb.cls for lb in labels] + [np.zeros(0, np.int64)]),
-        "bboxes": np.concatenate([lb.bboxes for lb in labels] + [np.zeros((0, 4), np.float32)]),
-        "seg_lens": np.array(seg_lens, dtype=np.int64),
-        "seg_points": np.concatenate([*points, np.zeros((0, 2), np.float32)]).astype(np.float32),
-        "report": _bytes(json.dumps(meta)),
-    }
-
-
-def _unpack(z: dict[str, np.ndarray], files: list[str]) -> tuple[list[ImageLabels], dict]:
-    index, shapes, counts = z["index"], z["shapes"], z["counts"]
-    cls, bboxes, seg_lens, points = z["cls"], z["bboxes"], z["seg_lens"], z["seg_points"]
-    rows = np.concatenate([[0], np.cumsum(counts)])
-    offs = np.concatenate([[0], np.cumsum(seg_lens)])
-    if len(index) != len(shapes) or rows[-1] != len(cls) or len(cls) != len(bboxes) or offs[-1] != len(points):
-        raise ValueError("inconsistent array sizes")
-    labels = []
-    for i, j in enumerate(index.tolist()):
-        a, b = int(rows[i]), int(rows[i + 1])
-        segs = tuple(points[offs[r] : offs[r + 1]] for r in range(a, b)) if b > a and seg_lens[a] else ()
-        h, w = shapes[i].tolist()
-        labels.append(ImageLabels(files[j], (h, w), cls[a:b], bboxes[a:b], segs))
-    return labels, json.loads(z["report"].tobytes().decode("utf-8", "surrogateescape"))
-
-
-def _load_cache(path: Path, key: str, files: list[str]) -> tuple[list[ImageLabels], LabelReport] | None:
-    """The cached result when its version and key match, else None (any damage means a rebuild)."""
-    mem = _MEMORY.get(str(path))
-    if mem is not None and mem[0] == key:
-        return mem[1], mem[2]
-    try:
-        with np.load(path, allow_pickle=False) as z:  # a pickled or foreign file raises, never loads
-            if z["version"].tobytes() != _MAGIC or z["key"].tobytes().decode() != key:
-                return None
-            labels, meta = _unpack(z, files)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as e:
-        LOGGER.info(f"label cache {path} is unusable ({e}); rebuilding it")
-        return None
-    meta["messages"] = tuple(meta["messages"])
-    return labels, LabelReport(**meta)
-
-
-def _save_cache(path: Path, key: str, labels: list[ImageLabels], report: LabelReport, files: list[str]) -> bool:
-    """Write the cache atomically; an unwritable folder keeps the result in memory, with one warning."""
-    arrays = _pack(key, labels, report, files)
-    try:
-        if not path.parent.is_dir():
-            raise FileNotFoundError(2, "folder does not exist", str(path.parent))
-        with atomic_open(path) as f:
-            np.savez(f, **arrays)
-    except OSError as e:
-        if len(_MEMORY) >= _MEMORY_MAX:
-            _MEMORY.pop(next(iter(_MEMORY)))
-        _MEMORY[str(path)] = (key, labels, report)
-        LOGGER.warning(
-            f"{report.prefix}: cannot write label cache {path} ({e.strerror or e}); "
-            "keeping the result in memory for this process only"
-        )
-        return False
-    return True

@@ -24,6 +24,7 @@ _WHERE = {
     "coco80_to_coco91": "coco",
     "predictions_to_coco_json": "coco",
     "yolo_labels_to_coco_gt": "coco",
+    "labels_to_coco_gt": "coco",
     "evaluate_with_pycocotools": "coco",
 }
 __all__ = sorted(_WHERE)

@@ -27,8 +27,9 @@ import copy
 import io
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -62,6 +63,18 @@ def image_id_for(path: str | os.PathLike) -> int | str:
     return int(stem) if stem.isnumeric() else stem
 
 
+def image_ids_for(paths: Sequence[str | os.PathLike]) -> dict[str, int | str]:
+    """image path -> COCO image id: `image_id_for` when no two stems collide, else 1, 2, 3 ... in order.
+
+    Two folders of one split can hold `a.jpg` each; pycocotools needs one id per image.
+    """
+    files = list(dict.fromkeys(os.fspath(p) for p in paths))
+    ids = [image_id_for(f) for f in files]
+    if len(set(ids)) < len(ids):
+        ids = list(range(1, len(files) + 1))
+    return dict(zip(files, ids, strict=True))
+
+
 def predictions_to_coco_json(
     predictions: Sequence[np.ndarray | torch.Tensor],
     image_ids: Sequence[int | str],
@@ -88,11 +101,16 @@ def predictions_to_coco_json(
 
 
 def read_yolo_labels(label_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """(classes (m,), normalised xywh (m, 4)) of a YOLO label file; polygon rows become their bounding box."""
+    """(classes (m,), normalised xywh (m, 4)) of a raw YOLO label file, unverified (no dedup, no checks);
+    polygon rows become their bounding box. A byte-order mark is allowed, as the verifier allows it.
+
+    Validation builds its ground truth from the verified labels instead (`labels_to_coco_gt`); this reader
+    serves cross-checks against files written by other tools.
+    """
     path = Path(label_file)
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    text = path.read_text(encoding="utf-8-sig") if path.exists() else ""
     cls, boxes = [], []
-    for row in rows:
+    for row in (line.split() for line in text.splitlines() if line.strip()):
         vals = [float(v) for v in row[1:]]
         if len(vals) > 4:  # segment: x1 y1 x2 y2 ... normalised polygon
             xs, ys = vals[0::2], vals[1::2]
@@ -102,32 +120,68 @@ def read_yolo_labels(label_file: str | os.PathLike) -> tuple[np.ndarray, np.ndar
     return np.array(cls, dtype=np.int64), np.array(boxes, dtype=np.float64).reshape(-1, 4)
 
 
+class GroundTruth(Protocol):
+    """One image's labels as the verifier hands them on (yoloforge.data.labels.ImageLabels has this shape)."""
+
+    im_file: str
+    shape: tuple[int, int]  # (h, w) in pixels, EXIF orientation applied
+    cls: np.ndarray  # (m,) class ids
+    bboxes: np.ndarray  # (m, 4) normalised xywh
+
+
+def labels_to_coco_gt(
+    labels: Sequence[GroundTruth],
+    names: Mapping[int, str] | Sequence[str],
+    class_map: Sequence[int] | None = None,
+    image_ids: Mapping[str, int | str] | None = None,
+) -> dict[str, Any]:
+    """COCO ground-truth dict (images, annotations, categories) from per-image labels.
+
+    bbox = [x, y, w, h] in pixels (normalised xywh times the image's w and h), area = w * h, iscrowd = 0;
+    annotation ids start at 1 (pycocotools treats 0 as "none"). `image_ids` maps im_file -> COCO image id
+    (default `image_ids_for`); category_id is class_map[cls] (COCO80_TO_91 for COCO), else cls.
+    """
+    names = dict(names) if isinstance(names, Mapping) else dict(enumerate(names))
+    cat = (lambda c: int(class_map[c])) if class_map is not None else int
+    ids = image_ids if image_ids is not None else image_ids_for([lb.im_file for lb in labels])
+    images, annotations = [], []
+    for lb in labels:
+        (h, w), image_id = lb.shape, ids[lb.im_file]
+        images.append({"id": image_id, "file_name": Path(lb.im_file).name, "width": int(w), "height": int(h)})
+        xywhn = np.asarray(lb.bboxes, dtype=np.float64).reshape(-1, 4)
+        for c, (cx, cy, bw, bh) in zip(np.asarray(lb.cls).reshape(-1).tolist(), xywhn.tolist(), strict=True):
+            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
+            ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": cat(int(c)), "bbox": box}
+            annotations.append({**ann, "area": box[2] * box[3], "iscrowd": 0})
+    categories = [{"id": cat(i), "name": str(n)} for i, n in sorted(names.items())]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+@dataclass(frozen=True)
+class _FileLabels:
+    im_file: str
+    shape: tuple[int, int]
+    cls: np.ndarray
+    bboxes: np.ndarray
+
+
 def yolo_labels_to_coco_gt(
     image_files: Sequence[str | os.PathLike],
     label_files: Sequence[str | os.PathLike],
     names: Mapping[int, str] | Sequence[str],
     class_map: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """COCO ground-truth dict (images, annotations, categories) from YOLO label files and real image sizes.
+    """`labels_to_coco_gt` over raw label files (`read_yolo_labels`, unverified) and the images' real sizes.
 
     Image sizes are read from the files (EXIF orientation applied); a missing label file means no objects.
-    bbox = [x, y, w, h] in pixels, area = w * h, iscrowd = 0; ids start at 1 (pycocotools treats 0 as "none").
     """
     from yoloforge.data.images import image_size
 
-    names = dict(names) if isinstance(names, Mapping) else dict(enumerate(names))
-    cat = (lambda c: int(class_map[c])) if class_map is not None else int
-    images, annotations = [], []
-    for im_file, lb_file in zip(image_files, label_files, strict=True):
-        h, w = image_size(im_file)
-        image_id = image_id_for(im_file)
-        images.append({"id": image_id, "file_name": Path(im_file).name, "width": w, "height": h})
-        for c, (cx, cy, bw, bh) in zip(*read_yolo_labels(lb_file), strict=True):
-            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h]
-            ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": cat(int(c)), "bbox": box}
-            annotations.append({**ann, "area": box[2] * box[3], "iscrowd": 0})
-    categories = [{"id": cat(i), "name": str(n)} for i, n in sorted(names.items())]
-    return {"images": images, "annotations": annotations, "categories": categories}
+    labels = [
+        _FileLabels(os.fspath(im), image_size(im), *read_yolo_labels(lb))
+        for im, lb in zip(image_files, label_files, strict=True)
+    ]
+    return labels_to_coco_gt(labels, names, class_map, {lb.im_file: image_id_for(lb.im_file) for lb in labels})
 
 
 def evaluate_with_pycocotools(

@@ -8,7 +8,7 @@ kind (torch in, torch out; numpy in, numpy out); nothing is modified in place un
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -110,38 +110,48 @@ def clip_boxes(boxes: Array, shape: Shape) -> Array:
     return out
 
 
-def letterbox_params(from_shape: Shape, to_shape: Shape) -> tuple[float, tuple[float, float]]:
-    """(gain, (pad_w, pad_h)) of a centred letterbox that shrank `to_shape` (original) into `from_shape`.
+class RatioPad(NamedTuple):
+    """Where a letterbox put an image: the one convention every letterbox writes and `scale_boxes` reads.
 
-    The padding is rounded the way a letterbox that splits an odd padding as (floor, ceil) places the image.
+    `gain` = (gain_h, gain_w): letterboxed size / original size per axis (the resize rounds to whole pixels,
+    so the two can differ slightly); `pad` = (pad_w, pad_h): pixels added on the left and on the top. It is
+    Ultralytics' `ratio_pad` layout (gains h-first, padding x-first), so validator numbers stay comparable.
+    """
+
+    gain: tuple[float, float]
+    pad: tuple[float, float]
+
+
+def letterbox_params(from_shape: Shape, to_shape: Shape) -> RatioPad:
+    """The RatioPad of a centred letterbox that shrank `to_shape` (original, h/w) into `from_shape` (h/w).
+
+    One gain for both axes; the padding is rounded the way a letterbox that splits an odd padding as
+    (floor, ceil) places the image. For when the loader's exact RatioPad was not kept.
     """
     gain = min(from_shape[0] / to_shape[0], from_shape[1] / to_shape[1])
     pad_w = round((from_shape[1] - to_shape[1] * gain) / 2 - 0.1)
     pad_h = round((from_shape[0] - to_shape[0] * gain) / 2 - 0.1)
-    return gain, (pad_w, pad_h)
+    return RatioPad((gain, gain), (pad_w, pad_h))
 
 
 def scale_boxes(
     boxes: Array,
     from_shape: Shape,
     to_shape: Shape,
-    ratio_pad: tuple[float | Sequence[float], Sequence[float]] | None = None,
+    ratio_pad: RatioPad | tuple[float | Sequence[float], Sequence[float]] | None = None,
     clip: bool = True,
 ) -> Array:
-    """Map xyxy boxes from a letterboxed input (`from_shape`, h/w) back to the original image (`to_shape`).
+    """Undo a letterbox: map xyxy boxes (..., 4) in the letterboxed input (`from_shape`, h/w) to the original
+    image (`to_shape`, h/w). The one inverse used everywhere (validator, predictor, tests).
 
-    `ratio_pad = (gain, (pad_w, pad_h))` or `((gain_h, gain_w), (pad_w, pad_h))` gives the exact resize gains
-    and padding the loader used (recommended: it knows the rounding); otherwise they are inferred for a centred
-    letterbox. Separate x/y gains are applied separately (IoU between boxes mapped the same way is unchanged
-    either way). Returns a copy, clipped to `to_shape` unless `clip=False`; the incumbent's validator matches
-    *unclipped* predictions, so metrics that must reproduce its numbers use clip=False.
+    x_orig = (x - pad_w) / gain_w and y_orig = (y - pad_h) / gain_h, with `ratio_pad` = RatioPad((gain_h,
+    gain_w), (pad_w, pad_h)) as the letterbox returned it (recommended: it knows the rounding); a scalar gain
+    is used for both axes; without `ratio_pad` a centred letterbox is assumed (`letterbox_params`). Returns a
+    float copy of the input's kind (..., 4), clipped to `to_shape` unless `clip=False`: Ultralytics'
+    validator matches *unclipped* predictions, so metrics that must reproduce its numbers use clip=False.
     """
-    if ratio_pad is None:
-        gain, pad = letterbox_params(from_shape, to_shape)
-        gain_h = gain_w = gain
-    else:
-        gain, pad = ratio_pad
-        gain_h, gain_w = (gain, gain) if np.isscalar(gain) else (gain[0], gain[1])
+    gain, pad = letterbox_params(from_shape, to_shape) if ratio_pad is None else ratio_pad
+    gain_h, gain_w = (gain, gain) if np.isscalar(gain) else (gain[0], gain[1])
     if isinstance(boxes, torch.Tensor):
         out = boxes.clone() if boxes.is_floating_point() else boxes.float()
     else:

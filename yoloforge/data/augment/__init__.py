@@ -10,7 +10,7 @@ arrays it receives.
 from .color import ChannelSwap, RandomHSV, hsv_jitter
 from .compose import Compose, build_train_transforms, build_val_transforms
 from .geometric import RandomFlip, RandomPerspective, flip_sample, transform_labels, warp_image
-from .letterbox import LetterBox, letterbox, scale_boxes_back
+from .letterbox import LetterBox, letterbox
 from .mix import CopyPaste, CutMix, MixUp, Mosaic, SampleSource
 
 __all__ = [
@@ -30,7 +30,6 @@ __all__ = [
     "flip_sample",
     "hsv_jitter",
     "letterbox",
-    "scale_boxes_back",
     "transform_labels",
     "warp_image",
 ]

@@ -1,8 +1,9 @@
 """Letterbox: resize keeping the aspect ratio, then pad to a target shape.
 
-Validation, prediction and rectangular batches use it; `scale_boxes_back` is its exact inverse for
-mapping predictions onto the original image. The ratio is returned per axis (the resize rounds the
-new size to whole pixels) and the pad is the whole pixels added on the left and top.
+Validation, prediction and rectangular batches use it. Where the image went is returned as a
+`utils.boxes.RatioPad` ((gain_h, gain_w), (pad_w, pad_h)): gains per axis (the resize rounds the new size
+to whole pixels) and the whole pixels added on the left and top. `utils.boxes.scale_boxes` reads it to map
+boxes back onto the original image: the one convention for undoing a letterbox.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from yoloforge.utils.boxes import RatioPad
 
 from .instances import Sample, pack_segments, unpack_segments
 
@@ -32,8 +35,8 @@ def letterbox(
     stride: int = 32,
     center: bool = True,
     color: tuple[int, int, int] = (114, 114, 114),
-) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
-    """Fit img into new_shape (h, w) and pad; returns (img, (ratio_w, ratio_h), (pad_w, pad_h)).
+) -> tuple[np.ndarray, RatioPad]:
+    """Fit img (h, w, 3) into new_shape (h, w) and pad; returns (img, RatioPad((gain_h, gain_w), (pad_w, pad_h))).
 
     auto pads only up to a multiple of stride (minimal rectangle); scaleup=False never enlarges
     (validation keeps small images sharp); center=False pads only right and bottom.
@@ -52,14 +55,12 @@ def letterbox(
         img = cv2.resize(img, (uw, uh), interpolation=cv2.INTER_LINEAR)
     if dw or dh:
         img = cv2.copyMakeBorder(img, top, dh - top, left, dw - left, cv2.BORDER_CONSTANT, value=color)
-    return img, (uw / w, uh / h), (float(left), float(top))
+    return img, RatioPad((uh / h, uw / w), (float(left), float(top)))
 
 
-def letterbox_sample(
-    sample: Sample, new_shape: int | Sequence[int], **kw: Any
-) -> tuple[Sample, tuple[float, float], tuple[float, float]]:
+def letterbox_sample(sample: Sample, new_shape: int | Sequence[int], **kw: Any) -> tuple[Sample, RatioPad]:
     """letterbox() applied to a sample's image, boxes and polygons."""
-    img, (rw, rh), (pw, ph) = letterbox(sample["img"], new_shape, **kw)
+    img, ((rh, rw), (pw, ph)) = letterbox(sample["img"], new_shape, **kw)
     gain = np.array([rw, rh, rw, rh], np.float32)
     boxes = sample["bboxes"] * gain + np.array([pw, ph, pw, ph], np.float32)
     segs = sample["segments"]
@@ -67,14 +68,14 @@ def letterbox_sample(
         pts, lengths = pack_segments(segs)
         segs = unpack_segments(pts * gain[:2] + np.array([pw, ph], np.float32), lengths)
     out = {**sample, "img": img, "bboxes": boxes.astype(np.float32, copy=False), "segments": segs}
-    return out, (rw, rh), (pw, ph)
+    return out, RatioPad((rh, rw), (pw, ph))
 
 
 class LetterBox:
     """Letterbox transform; a sample's "rect_shape" (h, w), set by rect batching, overrides new_shape.
 
-    Adds "ratio_pad" = ((ratio_w, ratio_h), (pad_w, pad_h)) relative to the sample's "ori_shape", so
-    `scale_boxes_back(boxes, *sample["ratio_pad"], sample["ori_shape"])` maps predictions back.
+    Adds "ratio_pad", a RatioPad relative to the sample's "ori_shape" (not the resized image it got), so
+    `scale_boxes(boxes, img.shape[:2], sample["ori_shape"], ratio_pad=sample["ratio_pad"])` maps boxes back.
     """
 
     def __init__(
@@ -94,20 +95,6 @@ class LetterBox:
     def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> Sample:
         h, w = sample["img"].shape[:2]
         h0, w0 = sample.get("ori_shape") or (h, w)
-        out, (rw, rh), pad = letterbox_sample(sample, sample.get("rect_shape", self.new_shape), **self.kw)
-        out["ratio_pad"] = ((rw * w / w0, rh * h / h0), pad)
+        out, ((rh, rw), pad) = letterbox_sample(sample, sample.get("rect_shape", self.new_shape), **self.kw)
+        out["ratio_pad"] = RatioPad((rh * h / h0, rw * w / w0), pad)
         return out
-
-
-def scale_boxes_back(boxes: Any, ratio: float | Sequence[float], pad: Sequence[float], orig_shape: Any) -> Any:
-    """Map xyxy boxes from a letterboxed image back to the original (h0, w0) and clip.
-
-    Works on numpy arrays and torch tensors alike (returns a new one of the same kind).
-    """
-    rw, rh = (ratio, ratio) if isinstance(ratio, int | float) else (float(ratio[0]), float(ratio[1]))
-    pw, ph = float(pad[0]), float(pad[1])
-    h0, w0 = int(orig_shape[0]), int(orig_shape[1])
-    out = boxes.clone() if hasattr(boxes, "clone") else np.array(boxes, np.float32)
-    out[..., [0, 2]] = ((out[..., [0, 2]] - pw) / rw).clip(0, w0)
-    out[..., [1, 3]] = ((out[..., [1, 3]] - ph) / rh).clip(0, h0)
-    return out

@@ -19,12 +19,13 @@ import torch
 from torch import nn
 
 from yoloforge.cfg.schema import RunConfig
-from yoloforge.data.augment.letterbox import letterbox, scale_boxes_back
+from yoloforge.data.augment.letterbox import letterbox
 from yoloforge.engine.devices import select_devices
 from yoloforge.engine.predict.results import Results
 from yoloforge.engine.predict.sources import ImageSource, SourceError, load_source
 from yoloforge.engine.run_dir import run_dir
 from yoloforge.errors import ConfigError
+from yoloforge.utils.boxes import RatioPad, scale_boxes
 from yoloforge.utils.log import LOGGER
 from yoloforge.utils.nms import non_max_suppression
 
@@ -44,8 +45,8 @@ def predict_settings(cfg: RunConfig) -> tuple[float, int, bool]:
 
 def preprocess(
     imgs: Sequence[np.ndarray], imgsz: int | Sequence[int], stride: int
-) -> tuple[torch.Tensor, list[tuple[tuple[float, float], tuple[float, float]]]]:
-    """Letterbox BGR images into one float RGB NCHW batch in 0..1, with each image's (ratio, pad).
+) -> tuple[torch.Tensor, list[RatioPad]]:
+    """Letterbox BGR images into one float RGB NCHW batch in 0..1, with each image's RatioPad.
 
     Images of one shape get the minimal stride-multiple padding (rectangular inference); a batch of mixed
     shapes is padded to the full square (or [h, w]) imgsz so the images stack.
@@ -53,9 +54,9 @@ def preprocess(
     auto = len({im.shape[:2] for im in imgs}) == 1
     boxed, ratio_pad = [], []
     for im in imgs:
-        out, ratio, pad = letterbox(im, imgsz, auto=auto, stride=stride)
+        out, placed = letterbox(im, imgsz, auto=auto, stride=stride)
         boxed.append(out)
-        ratio_pad.append((ratio, pad))
+        ratio_pad.append(placed)
     batch = np.stack(boxed)[..., ::-1].transpose(0, 3, 1, 2)  # BGR -> RGB, NHWC -> NCHW
     return torch.from_numpy(np.ascontiguousarray(batch)).float().div_(255), ratio_pad
 
@@ -151,8 +152,8 @@ class Predictor:
             pred, self.conf, cfg.iou, cfg.classes, cfg.agnostic_nms, multi_label=False, max_det=cfg.max_det
         )
         results = []
-        for (name, im), det, (ratio, pad) in zip(batch, dets, ratio_pad, strict=True):
-            det[:, :4] = scale_boxes_back(det[:, :4], ratio, pad, im.shape[:2])
+        for (name, im), det, placed in zip(batch, dets, ratio_pad, strict=True):
+            det[:, :4] = scale_boxes(det[:, :4], x.shape[2:], im.shape[:2], ratio_pad=placed)
             results.append(Results(im, name, self.names, det))
         t3 = self._sync()
         n = len(batch)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from yoloforge.data.files import IMG_FORMATS, is_image, list_images
-from yoloforge.data.images import ImageError, read_image
+from yoloforge.data.images import ImageError, pil_to_bgr, read_image
 from yoloforge.errors import YoloforgeError
 from yoloforge.utils.log import LOGGER
 
@@ -90,7 +90,7 @@ def _is_pil(obj: Any) -> bool:
 def to_bgr(obj: Any, name: str = "image") -> np.ndarray:
     """A numpy array (BGR, BGRA or gray; uint8) or a PIL image (any mode) -> contiguous HxWx3 uint8 BGR."""
     if _is_pil(obj):
-        return np.ascontiguousarray(np.asarray(obj.convert("RGB"))[:, :, ::-1])
+        return pil_to_bgr(obj, name)  # the pixels read_image gives for the same picture in a file
     arr = obj
     ok = arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3, 4))
     if not ok or arr.dtype != np.uint8 or min(arr.shape[:2]) == 0:

@@ -33,6 +33,7 @@ def save_epoch(t: Trainer) -> None:
         "best_fitness": t.best_fitness,
         "best_epoch": t.best_epoch,
         "train_metrics": dict(t.metrics),
+        "save_dir": str(t.save_dir.resolve()),  # where resume writes, wherever the file is copied (resume.resume_dir)
     }
     full = build_checkpoint(
         t.ema.ema,

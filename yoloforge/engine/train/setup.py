@@ -24,9 +24,13 @@ def build_train_model(
 
     `arch` is the architecture dict of a model the caller already loaded, so its file is not read again.
     """
+    from yoloforge.data.dataset_yaml import run_class_names
     from yoloforge.nn.builder import build_model
     from yoloforge.nn.checkpoint import load_checkpoint
 
+    if cfg.single_cls:
+        LOGGER.info("single_cls=True: training one class, 'item', from the dataset's %d classes", len(names))
+    names = run_class_names(names, cfg.single_cls)
     source = cfg.model or "yolo11n.yaml"
     if arch is not None:
         model = build_model(arch, names=names)

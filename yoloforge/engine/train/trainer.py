@@ -79,6 +79,7 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         init_seeds(cfg.seed + max(ctx.rank, 0), cfg.deterministic)
         self.data = load_dataset_yaml(cfg.data)
+        self.cfg = cfg = cfg.model_copy(update={"data": self.data.ref})  # recorded absolute: resume from anywhere
         if ctx.is_main:
             LOGGER.info(describe(self.data))
             for key in NOT_YET_SUPPORTED:

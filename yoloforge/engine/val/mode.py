@@ -36,6 +36,15 @@ def inference_copy(model: Any, device: Any) -> Any:
     return copy.deepcopy(model).to(device, memory_format=torch.channels_last).eval().fuse()
 
 
+def check_classes_match(model_nc: int, data: Any, single_cls: bool) -> None:
+    """A model validates on a dataset of as many classes; with single_cls also a one-class model (nc=1)."""
+    if model_nc == data.nc or (single_cls and model_nc == 1):
+        return
+    hint = "; pass single_cls=True to validate a one-class model on it" if model_nc == 1 else ""
+    raise ConfigError(f"the model has {model_nc} classes but {data.yaml_file} has {data.nc}: validate on the "
+                      f"dataset the model was trained for{hint}")  # fmt: skip
+
+
 def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     """Validate `model` (a DetectionModel) with `cfg`; returns the metrics object (box.map, results_dict ...)."""
     from yoloforge.data.dataset_yaml import load_dataset_yaml
@@ -47,9 +56,7 @@ def validate(model: Any, cfg: RunConfig, save_dir: Path | None = None) -> Any:
     if not cfg.data:
         raise ConfigError("val needs a dataset: add data=coco8.yaml or data=path/to/data.yaml")
     data = load_dataset_yaml(cfg.data)
-    if data.nc != model.nc:
-        raise ConfigError(f"the model has {model.nc} classes but {data.yaml_file} has {data.nc}: validate on the "
-                          "dataset the model was trained for")  # fmt: skip
+    check_classes_match(model.nc, data, cfg.single_cls)
     device = select_devices(cfg.device)[0]
     batch = cfg.batch if isinstance(cfg.batch, int) and cfg.batch >= 1 else DEFAULT_BATCH  # no AutoBatch for val
     imgsz = cfg.long_side

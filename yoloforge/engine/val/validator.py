@@ -35,12 +35,19 @@ class ValResult:
 
 
 class Validator:
-    """Validates a model on a (rect, letterboxed) loader."""
+    """Validates a model on a (rect, letterboxed) loader.
+
+    `names` are the dataset's classes; with `cfg.single_cls` the labels are already merged into class 0
+    (labels.load_labels), every prediction's class is set to 0 after class-agnostic NMS (as Ultralytics'
+    validator does), and the one class is reported as 'item'.
+    """
 
     def __init__(
         self, loader: Any, names: dict[int, str], cfg: RunConfig, device: torch.device, save_dir: Path | None = None
     ) -> None:
-        self.loader, self.names, self.cfg, self.device = loader, dict(names), cfg, device
+        from yoloforge.data.dataset_yaml import run_class_names
+
+        self.loader, self.names, self.cfg, self.device = loader, run_class_names(names, cfg.single_cls), cfg, device
         self.save_dir = save_dir
         self.conf = VAL_CONF if cfg.conf is None else cfg.conf
 
@@ -88,7 +95,7 @@ class Validator:
         if keep_preds and self.save_dir is not None:
             from yoloforge.engine.val.coco_eval import save_coco_json
 
-            metrics.coco = save_coco_json(predictions, self.names, self.save_dir)
+            metrics.coco = save_coco_json(predictions, self.loader.dataset.labels, self.names, self.save_dir)
         model.train(was_training)
         return ValResult(metrics, loss / max(n_batches, 1), predictions)
 
@@ -102,8 +109,12 @@ class Validator:
 
         agnostic = self.cfg.single_cls or self.cfg.agnostic_nms
         # A generous time limit: dropping images from validation under CPU load would silently change the metrics.
-        return non_max_suppression(out, conf=self.conf, iou=self.cfg.iou, multi_label=True, agnostic=agnostic,
+        dets = non_max_suppression(out, conf=self.conf, iou=self.cfg.iou, multi_label=True, agnostic=agnostic,
                                    max_det=self.cfg.max_det, time_limit=60.0 + out.shape[0])  # fmt: skip
+        if self.cfg.single_cls:  # one class: a car found by a multi-class model is an 'item' found
+            for det in dets:
+                det[:, 5] = 0
+        return dets
 
     @staticmethod
     def _to_original_pixels(
