@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup test lint format demo serve clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ test: lint
 # scratch, validated on coco8's 4 training images. About a minute or two on 2 CPU cores.
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+# The platform on this machine with a ready demo (SQLite and files under the user data folder): an admin
+# `admin` whose password is printed the first time, and coco8 as a public dataset. Ctrl+C stops it.
+serve: setup
+	$(BIN)/yoloforge server --demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -16,6 +16,8 @@ TASKS = ("detect",)
 OTHER_TASKS = ("segment", "classify", "pose", "obb")
 MODES = ("train", "val", "predict", "export", "info")
 COMMANDS = ("help", "version", "cfg")
+# commands served by optional parts, imported only when called: name -> (module:function, pip extra)
+EXTERNAL_COMMANDS = {"server": ("yoloforge.platform.cli:main", "platform")}
 
 HELP = """\
 yoloforge: train YOLO object detectors on your own data.
@@ -42,6 +44,7 @@ Other commands:
     yoloforge version   the installed version
     yoloforge cfg       every setting with its default and help
     yoloforge settings  your per-user settings (folders, loggers); key=value changes them, reset restores them
+    yoloforge server    the self-hosted platform (`yoloforge server --help`; needs yoloforge[platform])
 """
 
 
@@ -143,6 +146,27 @@ def run(mode: str, overrides: dict[str, Any]) -> Any:
     return getattr(yolo, mode)(**overrides)
 
 
+def run_external(name: str, argv: list[str]) -> int:
+    """Run an optional part's command (e.g. `server`) by module path, so the library never imports it."""
+    import importlib
+
+    target, extra = EXTERNAL_COMMANDS[name]
+    module_name, _, func = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        missing = e.name or "a dependency"
+        if missing.startswith("yoloforge") and not module_name.startswith(missing):
+            raise
+        print(
+            f"yoloforge: error: 'yoloforge {name}' needs {missing}, which is not installed: "
+            f"pip install yoloforge[{extra}]",
+            file=sys.stderr,
+        )
+        return 2
+    return int(getattr(module, func)(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `yoloforge` console script; returns the exit code.
 
@@ -181,6 +205,8 @@ def _main(argv: list[str]) -> int:
         from yoloforge.cfg.user_cli import run_settings_command
 
         return run_settings_command(argv[1:])
+    if argv[0] in EXTERNAL_COMMANDS:
+        return run_external(argv[0], argv[1:])
     from yoloforge.engine.train.stop import TrainingStopped
     from yoloforge.errors import ConfigError, YoloforgeError
     from yoloforge.utils.log import setup_logging

@@ -38,6 +38,8 @@ __all__ = [
 
 PACKAGED_DIR = Path(__file__).resolve().parents[1] / "cfg" / "datasets"
 SPLITS = ("train", "val", "test")
+# dataset URIs resolved by other parts of yoloforge, imported only when used: scheme -> module:function
+URI_RESOLVERS = {"yf": "yoloforge.remote.datasets:resolve", "ul": "yoloforge.remote.datasets:resolve"}
 SINGLE_CLASS_NAME = "item"  # the one class of a single_cls run (Ultralytics' word, so names match across tools)
 
 
@@ -72,8 +74,22 @@ class DatasetInfo:
         return yaml_file.name if yaml_file.parent == PACKAGED_DIR else str(yaml_file)
 
 
+def _resolve_uri(data: str | os.PathLike[str]) -> Path | None:
+    """The local YAML of a dataset URI such as yf://owner/datasets/name (None when `data` is not one)."""
+    import importlib
+
+    scheme, sep, _ = os.fspath(data).partition("://")
+    if not sep or scheme not in URI_RESOLVERS:
+        return None
+    module, _, func = URI_RESOLVERS[scheme].partition(":")
+    return Path(getattr(importlib.import_module(module), func)(os.fspath(data)))
+
+
 def find_dataset_yaml(data: str | os.PathLike[str]) -> Path:
-    """The YAML file for `data`: an existing path, else a packaged name such as `coco8.yaml`."""
+    """The YAML file for `data`: a dataset URI (yf://...), an existing path, or a packaged name (`coco8.yaml`)."""
+    uri_yaml = _resolve_uri(data)
+    if uri_yaml is not None:
+        return uri_yaml
     p = Path(data).expanduser()
     if p.is_file():
         return Path(os.path.abspath(p))

@@ -1,0 +1,1 @@
+"""Helpers of the platform tests: a throwaway PostgreSQL, an S3 stand-in, dataset archives, a server process."""

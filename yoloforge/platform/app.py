@@ -1,0 +1,60 @@
+"""`create_app(settings)`: the FastAPI application, built on call (nothing at import).
+
+It opens the database and storage named by the settings, applies the migrations, and mounts one router
+per resource under /api/v1 (OpenAPI at /openapi.json, interactive docs at /docs). Later parts mount
+here too: SSE streams and the Ultralytics-compatible endpoints (`compat/`) as routers, the web pages
+(`web/`) at /.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+
+from yoloforge.platform.settings import MB, ServerSettings
+
+API_PREFIX = "/api/v1"
+JSON_BODY_LIMIT = MB  # every request body but uploads
+
+
+def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) -> FastAPI:
+    """The platform app for `settings` (default: from YOLOFORGE_SERVER_* and the defaults).
+
+    With `migrate`, the database is brought to the newest migration first.
+    """
+    from yoloforge import __version__
+    from yoloforge.platform.api.deps import single_valued_query
+    from yoloforge.platform.api.errors import ERROR_RESPONSES, install_error_handlers
+    from yoloforge.platform.api.limits import JsonTooLarge
+    from yoloforge.platform.api.routes import ROUTERS, UPLOAD_ROUTERS
+    from yoloforge.platform.db.migrate import upgrade
+    from yoloforge.platform.state import PlatformState
+
+    settings = settings or ServerSettings()
+    state = PlatformState.build(settings)
+    if migrate:
+        upgrade(state.db.engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="yoloforge platform",
+        version=__version__,
+        description="Projects, datasets and models of the yoloforge training platform.",
+        lifespan=lifespan,
+        dependencies=[Depends(single_valued_query)],
+    )
+    app.state.platform = state
+    app.add_middleware(JsonTooLarge, upload_mb=settings.max_upload_mb, json_mb=JSON_BODY_LIMIT // MB)
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=JSON_BODY_LIMIT)
+    for router in UPLOAD_ROUTERS:
+        limit = settings.max_upload_bytes + MB  # the archive plus the form's other fields
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=limit)
+    return app

@@ -1,0 +1,90 @@
+"""The server's settings: one typed schema read from arguments, then YOLOFORGE_SERVER_* variables, then defaults.
+
+Embedded defaults need no setup: everything lives under `home` (a SQLite database, a `storage/` folder
+and the session-signing secret). Production points `database_url` at PostgreSQL
+(`postgresql+psycopg://user:pass@host/db`) and `storage_url` at S3 (`s3://bucket/prefix`; credentials
+from the usual AWS_* variables, `s3_endpoint_url` for S3-compatible stores such as MinIO).
+
+Reading settings never writes; `secret_key()` creates the secret file (mode 0600) the first time the
+server needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "YOLOFORGE_SERVER_"
+SECRET_FILE = "secret_key"
+MB = 1 << 20
+
+
+def default_home() -> Path:
+    """The user data folder's `server/`: $XDG_DATA_HOME/yoloforge/server, else ~/.local/share/yoloforge/server."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "yoloforge" / "server"
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server reads at start; see the module docstring for the defaults' layout."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    home: Path = Field(default_factory=default_home, description="Folder of the embedded database, files, secret.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<home>/yoloforge.db.")
+    storage_url: str | None = Field(None, description="Where files go: a folder, file://..., or s3://bucket/prefix.")
+    s3_endpoint_url: str | None = Field(None, description="Endpoint of an S3-compatible store (MinIO, moto).")
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    secret: SecretStr | None = Field(None, description="Session-signing secret; default: <home>/secret_key.")
+    session_days: int = Field(14, ge=1, le=365, description="Lifetime of a browser session.")
+    secure_cookies: bool = Field(False, description="Mark the session cookie Secure (set behind HTTPS).")
+    max_upload_mb: int = Field(4096, ge=1, description="Largest dataset archive accepted, in MiB.")
+    max_unpacked_mb: int = Field(16384, ge=1, description="Largest unpacked size of an archive, in MiB.")
+    max_zip_ratio: float = Field(100.0, ge=1.0, description="Largest unpacked/packed size ratio (zip bombs).")
+    max_zip_entries: int = Field(500_000, ge=1, description="Most entries in one archive.")
+    verify_workers: int = Field(0, ge=0, le=256, description="Processes verifying a large upload; 0: one per core.")
+    key_touch_seconds: int = Field(60, ge=0, description="An API key's last-used time is written at most this often.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        return v.expanduser().absolute()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """`database_url`, or the SQLite file under `home`."""
+        return self.database_url or f"sqlite:///{self.home / 'yoloforge.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        """`storage_url`, or the `storage/` folder under `home`."""
+        return self.storage_url or str(self.home / "storage")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MB
+
+    def secret_key(self) -> str:
+        """The secret that signs session cookies and download links: given, else read or created in `home`.
+
+        Created once with mode 0600 by linking a finished temporary file into place, so two servers
+        starting together agree on one secret.
+        """
+        if self.secret is not None:
+            return self.secret.get_secret_value()
+        path = self.home / SECRET_FILE
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):  # another process won: use its secret
+                os.link(tmp, path)
+            tmp.unlink()
+        return path.read_text().strip()
