@@ -124,7 +124,7 @@ def test_uri_errors_name_the_cause(
         load_dataset_yaml(coco8_on_server)
     r = run_cli("detect", "train", f"data={coco8_on_server}", "epochs=1",
                 env=clean_env(YOLOFORGE_PLATFORM_URL=server.url, YOLOFORGE_API_KEY="yf_wrong"))  # fmt: skip
-    assert r.returncode == 1
+    assert r.returncode == 2  # a key the user can fix
     assert r.stderr.strip().splitlines()[-1].startswith("yoloforge: error: the platform server at ")
 
 
