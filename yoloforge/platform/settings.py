@@ -49,6 +49,12 @@ class ServerSettings(BaseSettings):
     max_zip_entries: int = Field(500_000, ge=1, description="Most entries in one archive.")
     verify_workers: int = Field(0, ge=0, le=256, description="Processes verifying a large upload; 0: one per core.")
     key_touch_seconds: int = Field(60, ge=0, description="An API key's last-used time is written at most this often.")
+    lost_after_seconds: float = Field(300.0, gt=0, description="A streaming run silent this long becomes `lost`.")
+    fault_rate: float = Field(0.0, ge=0, le=1, description="Drills: this share of streaming requests fails (500).")
+    fault_seed: int | None = Field(None, description="Drills: seed of the fault injector.")
+    sse_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="SSE streams re-read the event log this often (events of other server processes)."
+    )
 
     @field_validator("home")
     @classmethod

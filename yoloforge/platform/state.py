@@ -9,6 +9,7 @@ from itsdangerous import URLSafeSerializer
 
 from yoloforge.platform.db.session import Database
 from yoloforge.platform.services.archives import ArchiveLimits
+from yoloforge.platform.services.events import Broadcaster
 from yoloforge.platform.services.links import LinkSigner
 from yoloforge.platform.services.storage import Storage
 from yoloforge.platform.services.verifier import Verifier
@@ -23,6 +24,7 @@ class PlatformState:
     links: LinkSigner
     cookies: URLSafeSerializer
     verifier: Verifier
+    broadcaster: Broadcaster
 
     @classmethod
     def build(cls, settings: ServerSettings) -> PlatformState:
@@ -35,6 +37,7 @@ class PlatformState:
             links=LinkSigner(secret),
             cookies=URLSafeSerializer(secret, salt="yoloforge-session"),
             verifier=Verifier(settings.verify_workers),
+            broadcaster=Broadcaster(),
         )
 
     def close(self) -> None:

@@ -44,6 +44,7 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
     assert upload(client, alice, coco8_zip, "secret-data").status_code == 201
     assert upload(client, alice, coco8_zip, "open-data", visibility="public").status_code == 201
     state = app.state.platform
+    streams = {}
     with state.db.sessions() as s:
         for project_name, model_name in (("vault", "secret-model"), ("showcase", "open-model")):
             project = s.scalar(select(Project).where(Project.name == project_name))
@@ -53,15 +54,16 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
             models.record_epoch(s, model, 0, {"metrics/mAP50(B)": 0.5})
             with open(fixtures_dir / "yolov8n-random-io.pt", "rb") as f:
                 models.store_checkpoint(s, state.storage, model, "best", f, epoch=0)
+            streams[project_name] = _stream_run(s, model, project_name)
         key_id = s.scalar(
             select(ApiKey.id).join(ApiKey.user).where(ApiKey.name == "train key", ApiKey.user.has(name="alice"))
         )
     common = {("checkpoints", "kind"): "best", ("versions", "number"): 1, ("projects", "owner"): "alice",
               ("datasets", "owner"): "alice"}  # fmt: skip
     private = {**common, ("projects", "project"): "vault", ("datasets", "name"): "secret-data",
-               ("models", "name"): "secret-model", ("keys", "key_id"): key_id}  # fmt: skip
+               ("models", "name"): "secret-model", ("keys", "key_id"): key_id, **streams["vault"]}  # fmt: skip
     public = {**common, ("projects", "project"): "showcase", ("datasets", "name"): "open-data",
-              ("models", "name"): "open-model"}  # fmt: skip
+              ("models", "name"): "open-model", **streams["showcase"]}  # fmt: skip
     snapshots = [
         "/api/v1/projects/alice/vault",
         "/api/v1/projects/alice/showcase",
@@ -72,6 +74,17 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
         "/api/v1/keys",
     ]
     return World(private, public, snapshots)
+
+
+def _stream_run(session, model, project_name: str) -> dict[tuple[str, str], str]:
+    """A streaming run and an unfinished upload of `model` (the stream routes' path parameters)."""
+    from yoloforge.platform.services import ingest_uploads, stream_runs
+
+    key = ("a" if project_name == "vault" else "b") * 32
+    run = stream_runs.new_run(session, model, key, "native")
+    upload = ingest_uploads.begin_upload(session, run, "last", "last.pt", 10, "0" * 64)
+    session.commit()
+    return {("runs", "run_id"): key, ("uploads", "token"): upload.token}
 
 
 def fill(path: str, values: dict[tuple[str, str], Any]) -> str | None:

@@ -8,6 +8,7 @@ from yoloforge.platform.db.base import Base, utcnow
 from yoloforge.platform.db.datasets import Dataset, DatasetVersion
 from yoloforge.platform.db.models import Checkpoint, MetricRow, Model
 from yoloforge.platform.db.projects import Project
+from yoloforge.platform.db.stream import ModelEvent, Run, Upload
 
 __all__ = [
     "ApiKey",
@@ -18,7 +19,10 @@ __all__ = [
     "DatasetVersion",
     "MetricRow",
     "Model",
+    "ModelEvent",
     "Project",
+    "Run",
+    "Upload",
     "User",
     "utcnow",
 ]
