@@ -102,9 +102,9 @@ def assert_complete(url: str, key: str, name: str, run_dir: Path, epochs: int) -
     assert model["status"] == "completed", model["status"]
     metrics = api(url, key, f"/{name}/metrics")["items"]
     assert [m["epoch"] for m in metrics] == list(range(epochs))
-    for row, m in zip(local_rows(run_dir), metrics, strict=True):  # the same numbers as results.csv
-        assert float(row["metrics/mAP50-95(B)"]) == pytest.approx(m["metrics"]["metrics/mAP50-95(B)"], abs=1e-9)
-        assert float(row["train/box_loss"]) == pytest.approx(m["metrics"]["train/box_loss"], abs=1e-9)
+    for row, m in zip(local_rows(run_dir), metrics, strict=True):  # results.csv rounds to 5 significant digits
+        assert float(row["metrics/mAP50-95(B)"]) == pytest.approx(m["metrics"]["metrics/mAP50-95(B)"], rel=1e-4, abs=1e-5)
+        assert float(row["train/box_loss"]) == pytest.approx(m["metrics"]["train/box_loss"], rel=1e-4, abs=1e-5)
     ckpts = {c["kind"]: c for c in model["checkpoints"]}
     assert ckpts["best"]["sha256"] == sha(run_dir / "weights" / "best.pt")
     assert ckpts["last"]["sha256"] == sha(run_dir / "weights" / "last.pt")
