@@ -38,7 +38,7 @@ def model_hex(model: Model) -> str:
 
 
 def parse_model_id(value: Any) -> int:
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{1,24}", value):
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{1,24}", value) or int(value, 16) >= 2**31:
         raise NotFound(f"model {value!r} not found")
     return int(value, 16)
 
@@ -112,10 +112,9 @@ def apply_event(session: Session, sinks: ingest.Sinks, run: Run, model: Model, e
         rows = _epoch_rows(data, now)
     elif event == "checkpoint_saved":
         upload = _upload_of(session, run, data)
-        kind = "best" if upload.filename.startswith("best") else "last"
-        ingest_uploads.commit_upload(session, sinks.storage, sinks.scratch, model, upload, kind=kind, epoch=None)
-        rows = [(SEQ_CHECKPOINT + upload.id, "checkpoint", now, {"kind": kind, "size": upload.size,
-                 "sha256": upload.sha256, "client": "ultralytics"})]  # fmt: skip
+        kind = "best" if upload.filename.startswith("best") else "last"  # committed by ingest's checkpoint effect
+        rows = [(SEQ_CHECKPOINT + upload.id, "checkpoint", now, {"upload": upload.token, "kind": kind,
+                 "size": upload.size, "sha256": upload.sha256, "client": "ultralytics"})]  # fmt: skip
     elif event == "training_complete":
         results = data.get("results") if isinstance(data.get("results"), dict) else {}
         status = "stopped" if run.stop_requested else "completed"
