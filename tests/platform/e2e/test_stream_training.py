@@ -136,7 +136,7 @@ def test_stop_from_the_server_then_resume_gives_every_epoch_once(
     from yoloforge.platform.db.session import Database
     from yoloforge.platform.services import stream_runs
 
-    proc = start_training(tmp_path, server.url, key, *TRAIN, "epochs=8", "name=halt")
+    proc = start_training(tmp_path, server.url, key, *TRAIN, "epochs=5", "name=halt")
     wait_for(lambda: epochs_on_server(server.url, key, "halt"), what="the first epoch")
     db = Database(f"sqlite:///{server_home(server) / 'yoloforge.db'}")
     with db.sessions() as s:
@@ -148,13 +148,13 @@ def test_stop_from_the_server_then_resume_gives_every_epoch_once(
     db.dispose()
     wait_for(lambda: api(server.url, key, "/halt")["status"] == "stopped", what="stopped", timeout=30)
     done = epochs_on_server(server.url, key, "halt")
-    assert len(done) < 8, f"the stop took {took:.1f} s and came too late to stop anything"
+    assert len(done) < 5, f"the stop took {took:.1f} s and came too late to stop anything"
     run_dir = tmp_path / "alice" / "detector" / "halt"
     last = api(server.url, key, "/halt")["checkpoints"]
     assert {c["kind"] for c in last} >= {"last"}
     r = train(tmp_path, server.url, key, "train", "resume", f"model={run_dir / 'weights' / 'last.pt'}")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert_complete(server.url, key, "halt", run_dir, 8)
+    assert_complete(server.url, key, "halt", run_dir, 5)
 
 
 def server_home(server: ServerProcess) -> Path:
@@ -162,7 +162,7 @@ def server_home(server: ServerProcess) -> Path:
 
 
 def test_killed_trainer_is_lost_then_resumed_continues(server: ServerProcess, key: str, tmp_path: Path) -> None:
-    proc = start_training(tmp_path, server.url, key, *TRAIN, "epochs=4", "name=crash")
+    proc = start_training(tmp_path, server.url, key, *TRAIN, "epochs=3", "name=crash")
     run_dir = tmp_path / "alice" / "detector" / "crash"
     wait_for(lambda: epochs_on_server(server.url, key, "crash") and (run_dir / "weights" / "last.pt").exists(),
              what="an epoch on the server")  # fmt: skip
@@ -171,7 +171,7 @@ def test_killed_trainer_is_lost_then_resumed_continues(server: ServerProcess, ke
     wait_for(lambda: api(server.url, key, "/crash")["status"] == "lost", what="lost", timeout=30)
     r = train(tmp_path, server.url, key, "train", "resume", f"model={run_dir / 'weights' / 'last.pt'}")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert_complete(server.url, key, "crash", run_dir, 4)
+    assert_complete(server.url, key, "crash", run_dir, 3)
 
 
 def test_server_down_for_a_while_loses_nothing(home: Path, key: str, server: ServerProcess, tmp_path: Path) -> None:
@@ -179,18 +179,18 @@ def test_server_down_for_a_while_loses_nothing(home: Path, key: str, server: Ser
     own = start_server(home.parent / "outage-home", env=server_env())
     try:
         own_key = _account(own)
-        proc = start_training(tmp_path, own.url, own_key, *TRAIN, "epochs=6", "name=outage")
+        proc = start_training(tmp_path, own.url, own_key, *TRAIN, "epochs=4", "name=outage")
         wait_for(lambda: epochs_on_server(own.url, own_key, "outage"), what="the first epoch")
         port = int(own.url.rsplit(":", 1)[1])
         own.proc.kill()
         own.proc.wait()
-        time.sleep(6)  # the suite's outage; bench/platform_stream.py has the 60 s one
+        time.sleep(4)  # the suite's outage; bench/platform_stream.py has the 60 s one
         own = start_server(home.parent / "outage-home", env=server_env(), port=port)
         assert proc.wait(timeout=300) == 0
         run_dir = tmp_path / "alice" / "detector" / "outage"
-        assert_complete(own.url, own_key, "outage", run_dir, 6)
+        assert_complete(own.url, own_key, "outage", run_dir, 4)
         lines = console_text(own.url, own_key, "outage")
-        assert sum("Training for 6 epochs" in line for line in lines) == 1  # each line once
+        assert sum("Training for 4 epochs" in line for line in lines) == 1  # each line once
     finally:
         own.stop()
 
@@ -208,11 +208,11 @@ def test_a_server_failing_30_percent_of_requests_loses_nothing(home: Path, key: 
                                                                       YOLOFORGE_SERVER_FAULT_SEED="7"))  # fmt: skip
     try:
         flaky_key = _account(flaky)
-        r = train(tmp_path, flaky.url, flaky_key, *TRAIN, "epochs=3", "name=flaky")
+        r = train(tmp_path, flaky.url, flaky_key, *TRAIN, "epochs=2", "name=flaky")
         assert r.returncode == 0, r.stderr[-3000:]
         run_dir = tmp_path / "alice" / "detector" / "flaky"
-        assert_complete(flaky.url, flaky_key, "flaky", run_dir, 3)
+        assert_complete(flaky.url, flaky_key, "flaky", run_dir, 2)
         lines = console_text(flaky.url, flaky_key, "flaky")
-        assert sum("Training for 3 epochs" in line for line in lines) == 1
+        assert sum("Training for 2 epochs" in line for line in lines) == 1
     finally:
         flaky.stop()
