@@ -269,3 +269,39 @@ def test_another_account_cannot_write_into_a_model(server: ServerProcess, key: s
                    headers={"Authorization": f"Bearer {other}"})  # fmt: skip
     assert r.status_code == 404
     assert api(server.url, key, "/guarded/console")["lines"] == []
+
+
+def test_ul_dataset_export_manifest_and_images(server: ServerProcess, key: str, coco8_zip: Path) -> None:
+    """The flow of ul-dataset.jsonl: export -> NDJSON manifest (the recorded line shapes) -> every image URL."""
+    import zipfile
+
+    auth = {"Authorization": f"Bearer {key}"}
+    with open(coco8_zip, "rb") as f:
+        r = httpx.post(f"{server.url}/api/v1/datasets", headers=auth, files={"file": ("c.zip", f)},
+                       data={"name": "tiny"}, timeout=60)  # fmt: skip
+    assert r.status_code == 201, r.text
+    export = next(row for row in load("ul-dataset.jsonl") if row["path"].endswith("/export"))
+    r = httpx.get(server.url + export["path"].replace("demo-user", OWNER), headers=auth)
+    assert r.status_code == 200 and set(r.json()) >= set(export["response"])
+    manifest = httpx.get(r.json()["downloadUrl"])  # no key: a signed link
+    assert manifest.status_code == 200
+    lines = [json.loads(line) for line in manifest.text.splitlines()]
+    recorded = [json.loads(line) for line in (RECORDINGS / "ul-dataset.manifest.ndjson").read_text().splitlines()]
+    assert lines[0]["type"] == "dataset" and lines[0]["class_names"] == recorded[0]["class_names"]
+    assert {k for line in lines[1:] for k in line} == {k for line in recorded[1:] for k in line}
+    with zipfile.ZipFile(coco8_zip) as zf:
+        stored = {Path(n).name: zf.read(n) for n in zf.namelist() if n.endswith(".jpg")}
+        labels = {Path(n).stem: zf.read(n).decode() for n in zf.namelist() if n.endswith(".txt") and "/labels/" in n}
+    assert sorted(line["file"] for line in lines[1:]) == sorted(stored)
+    assert {line["split"] for line in lines[1:]} == {"train", "val"}
+    for line in lines[1:]:
+        got = httpx.get(line["url"])
+        assert got.status_code == 200 and got.content == stored[line["file"]]
+        rows = [
+            [int(p[0]), *map(float, p[1:])]
+            for p in (t.split() for t in labels.get(Path(line["file"]).stem, "").splitlines())
+            if p
+        ]
+        assert line["annotations"]["boxes"] == rows
+    r = httpx.get(f"{server.url}/api/datasets/{OWNER}/nothing/export", headers=auth)
+    assert r.status_code == 404

@@ -19,6 +19,6 @@ from __future__ import annotations
 
 def compat_routers() -> list:
     """The routers to mount at the server's root."""
-    from yoloforge.platform.compat import files, training
+    from yoloforge.platform.compat import datasets, files, training
 
-    return [training.router, files.router]
+    return [training.router, files.router, datasets.router]

@@ -13,15 +13,15 @@ from yoloforge.platform.services.errors import ServiceError, Unauthorized
 from yoloforge.platform.services.principal import Principal
 
 
-def principal_of(request: Request, session: Session) -> Principal:
-    """The caller of `Authorization: Bearer <key>` (train scope needed); Unauthorized otherwise."""
+def principal_of(request: Request, session: Session, scope: str = "train") -> Principal:
+    """The caller of `Authorization: Bearer <key>` (with `scope`); Unauthorized otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("missing API key: set ULTRALYTICS_API_KEY to a yoloforge key (yf_...)")
     principal = keys.authenticate_key(session, key.strip(), request.app.state.platform.settings.key_touch_seconds)
-    if not principal.has("train"):
-        raise ServiceError("this API key has no 'train' scope", field=None)
+    if not principal.has(scope):
+        raise ServiceError(f"this API key has no '{scope}' scope", field=None)
     return principal
 
 

@@ -24,7 +24,7 @@ Name = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
 def account_summary(request: Request, session: SessionDep) -> JSONResponse:
     """Who the key belongs to (the client only needs a 2xx to store the key)."""
     try:
-        principal = principal_of(request, session)
+        principal = principal_of(request, session, scope="read")
     except ServiceError as e:
         return error_reply(e)
     user = principal.user
@@ -37,7 +37,7 @@ def model_files(request: Request, owner: Name, project: Name, name: Name, sessio
                 state: StateDep) -> JSONResponse:  # fmt: skip
     """The model's weights, best first, each with a signed download URL (no key needed to fetch it)."""
     try:
-        principal = principal_of(request, session)
+        principal = principal_of(request, session, scope="read")
         model = models.find_model(session, principal, owner, project, name)
     except ServiceError as e:
         return error_reply(e)
