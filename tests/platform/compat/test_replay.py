@@ -165,6 +165,13 @@ def test_replay_in_order(server: ServerProcess, key: str, recording: str) -> Non
         if row["method"] == "POST":
             assert r.headers["content-type"] == "application/json" and isinstance(r.json(), dict)
     check_model(server.url, key, name, expected(rows), replayer, "completed")
+    if recording == "normal-run.jsonl":  # `model=ul://owner/project/model` then finds its weights
+        r = httpx.get(f"{server.url}/api/models/{OWNER}/demo-project/{name}/files",
+                      headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+        (best,) = r.json()["files"]
+        weights = httpx.get(best["downloadUrl"])  # a signed link: no key
+        assert best["name"] == "best.pt" and weights.status_code == 200
+        assert (len(weights.content), hashlib.sha256(weights.content).hexdigest()) in replayer.sent.values()
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -1,5 +1,5 @@
 """The SSE stream of a model on a real server process: every new event is delivered, `Last-Event-ID` resumes
-exactly after the last one seen, and another account cannot subscribe."""
+exactly after the last one seen, and another account cannot subscribe. Also `yoloforge login/logout` against it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.platform.support.server import ServerProcess, run_cli, start_server
+from tests.platform.support.server import ServerProcess, clean_env, run_cli, start_server
 
 RUN = "5" * 32
 
@@ -89,3 +90,27 @@ def test_live_delivery_and_resume(server) -> None:
     assert r.status_code == 404
     r = httpx.get(f"{proc.url}/api/v1/projects/alice/live/models/m/events")
     assert r.status_code == 401
+
+
+def test_login_checks_the_key_and_keeps_it_private(server, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    import yaml
+
+    proc, alice, _ = server
+    env = clean_env(YOLOFORGE_CONFIG_DIR=str(tmp_path / "config"))
+    r = run_cli("login", "yf_" + "x" * 43, "--url", proc.url, env=env)
+    assert (
+        r.returncode == 2 and r.stderr.startswith("yoloforge login: error: the platform at") and "refused" in r.stderr
+    )
+    r = run_cli("login", alice, "--url", "http://127.0.0.1:9", env=env)
+    assert r.returncode == 2 and "cannot reach the platform at http://127.0.0.1:9" in r.stderr
+    assert not (tmp_path / "config" / "settings.yaml").exists()
+    r = run_cli("login", alice, "--url", proc.url, env=env)
+    assert r.returncode == 0 and "as alice" in r.stdout, r.stderr
+    settings = tmp_path / "config" / "settings.yaml"
+    assert stat.S_IMODE(os.stat(settings).st_mode) == 0o600
+    assert yaml.safe_load(settings.read_text()) == {"api_key": alice, "platform_url": proc.url}
+    r = run_cli("logout", env=env)
+    assert r.returncode == 0 and "api_key" not in yaml.safe_load(settings.read_text())
