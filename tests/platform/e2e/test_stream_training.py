@@ -146,7 +146,7 @@ def test_stop_from_the_server_then_resume_gives_every_epoch_once(
     assert proc.wait(timeout=600) == 143
     took = time.monotonic() - asked
     db.dispose()
-    wait_for(lambda: api(server.url, key, "/halt")["status"] == "stopped", what="stopped", timeout=30)
+    wait_for(lambda: api(server.url, key, "/halt")["status"] == "stopped", what="stopped", timeout=120)
     done = epochs_on_server(server.url, key, "halt")
     assert len(done) < 5, f"the stop took {took:.1f} s and came too late to stop anything"
     run_dir = tmp_path / "alice" / "detector" / "halt"
@@ -168,7 +168,7 @@ def test_killed_trainer_is_lost_then_resumed_continues(server: ServerProcess, ke
              what="an epoch on the server")  # fmt: skip
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    wait_for(lambda: api(server.url, key, "/crash")["status"] == "lost", what="lost", timeout=30)
+    wait_for(lambda: api(server.url, key, "/crash")["status"] == "lost", what="lost", timeout=120)
     r = train(tmp_path, server.url, key, "train", "resume", f"model={run_dir / 'weights' / 'last.pt'}")
     assert r.returncode == 0, r.stderr[-3000:]
     assert_complete(server.url, key, "crash", run_dir, 3)
