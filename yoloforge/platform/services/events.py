@@ -17,7 +17,6 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -95,7 +94,3 @@ class Broadcaster:
     def subscribers(self) -> int:
         with self._lock:
             return sum(len(s) for s in self._subs.values())
-
-
-def data_of(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}

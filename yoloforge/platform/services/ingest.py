@@ -111,15 +111,20 @@ def _epoch(session: Session, sinks: Sinks, run: Run, model: Model, data: dict, n
 
 
 def record_epoch(session: Session, model: Model, epoch: int, metrics: dict[str, Any]) -> bool:
-    """Store an epoch's metrics unless that epoch is stored already; best_metrics follow the best fitness."""
-    exists = session.scalar(select(MetricRow.id).where(MetricRow.model_id == model.id, MetricRow.epoch == epoch))
-    if exists is not None:
+    """Store an epoch's metrics unless that epoch is stored already; best_metrics follow the best fitness.
+
+    The model's stored epochs are read once per session (one query per batch, not one per event)."""
+    known = session.info.setdefault(("epochs", model.id), None)
+    if known is None:
+        known = set(session.scalars(select(MetricRow.epoch).where(MetricRow.model_id == model.id)))
+        session.info[("epochs", model.id)] = known
+    if epoch in known:
         return False
+    known.add(epoch)
     session.add(MetricRow(model_id=model.id, epoch=epoch, metrics=metrics))
     fitness, best = metrics.get("fitness"), metrics.get("best_fitness")
     if isinstance(fitness, int | float) and (best is None or fitness >= best):
         model.best_metrics = {**metrics, "epoch": epoch}
-    session.flush()
     return True
 
 
@@ -150,10 +155,6 @@ _APPLY = {"start": _start, "epoch": _epoch, "checkpoint": _checkpoint, "end": _e
 def start_hash(body: dict[str, Any]) -> str:
     """A digest of a start request's body: a retried start is recognised by it."""
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def run_of_key(session: Session, key: str) -> Run | None:
-    return session.scalar(select(Run).where(Run.key == key))
 
 
 def publish_after_commit(session: Session, broadcaster: Any) -> None:

@@ -17,8 +17,9 @@ def metrics(session: Session, model: Model) -> list[MetricRow]:
 
 
 def console(session: Session, model: Model, after: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-    """Console lines of events after `after` ({event_id, line, text}), up to about `limit` lines; and the id to pass
-    as `after` next time. Lines of Ultralytics runs come in chunk order (their chunks can arrive out of order)."""
+    """Console lines ({event_id, text}) of at most `limit` console events after event `after`, and the id to pass as
+    `after` next time. Within a page, lines of Ultralytics runs are put in chunk order (their chunks can arrive
+    out of order); native lines are in sequence order already."""
     events = read_events(session, model.id, after, kinds=("console",), limit=max(1, limit))
     lines: list[dict[str, Any]] = []
     last = after

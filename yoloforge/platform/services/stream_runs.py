@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yoloforge.platform.db import Model, Project, Run, User, utcnow
+from yoloforge.platform.db import Model, Project, Run, utcnow
 from yoloforge.platform.services import run_hooks
 from yoloforge.platform.services.access import check_access
 from yoloforge.platform.services.errors import NotFound
@@ -142,7 +142,3 @@ def mark_lost(session: Session, after_seconds: float, now: dt.datetime | None = 
         changed.append(model.id)
     session.commit()
     return changed
-
-
-def user_by_name(session: Session, name: str) -> User | None:
-    return session.scalar(select(User).where(User.name == name))
