@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from yoloforge.platform.db import MetricRow, Model, ModelEvent, Run, utcnow
@@ -84,8 +84,14 @@ def apply_events(session: Session, sinks: Sinks, run: Run, model: Model, rows: l
             seen.add(row[0])
             fresh.append(row)
     stream_runs.touch(session, run, model, now)
+    epochs = [d["epoch"] for _, k, _, d in fresh if k == "epoch" and isinstance(d.get("epoch"), int)]
+    if epochs:  # which of this batch's epochs are stored already: one query
+        q = select(MetricRow.epoch).where(MetricRow.model_id == model.id, MetricRow.epoch.in_(epochs))
+        session.info[("epochs", model.id)] = set(session.scalars(q))
     for _, kind, _, data in fresh:
         _APPLY.get(kind, _log_only)(session, sinks, run, model, data, now)
+    if rows := session.info.pop("new_metric_rows", None):
+        session.execute(insert(MetricRow), rows)
     append_events(session, model.id, run.id, fresh)
     session.info.setdefault("publish", set()).add(model.id)
     return [r[0] for r in fresh]
@@ -113,7 +119,8 @@ def _epoch(session: Session, sinks: Sinks, run: Run, model: Model, data: dict, n
 def record_epoch(session: Session, model: Model, epoch: int, metrics: dict[str, Any]) -> bool:
     """Store an epoch's metrics unless that epoch is stored already; best_metrics follow the best fitness.
 
-    The model's stored epochs are read once per session (one query per batch, not one per event)."""
+    `apply_events` reads which of a batch's epochs are stored in one query and inserts the new rows together
+    (one multi-row INSERT)."""
     known = session.info.setdefault(("epochs", model.id), None)
     if known is None:
         known = set(session.scalars(select(MetricRow.epoch).where(MetricRow.model_id == model.id)))
@@ -121,7 +128,8 @@ def record_epoch(session: Session, model: Model, epoch: int, metrics: dict[str, 
     if epoch in known:
         return False
     known.add(epoch)
-    session.add(MetricRow(model_id=model.id, epoch=epoch, metrics=metrics))
+    rows = session.info.setdefault("new_metric_rows", [])
+    rows.append({"model_id": model.id, "epoch": epoch, "metrics": metrics, "created_at": utcnow()})
     fitness, best = metrics.get("fitness"), metrics.get("best_fitness")
     if isinstance(fitness, int | float) and (best is None or fitness >= best):
         model.best_metrics = {**metrics, "epoch": epoch}
