@@ -40,16 +40,6 @@ def _cfg(**kw: Any) -> RunConfig:
 
 
 @pytest.fixture(scope="module")
-def yolo(fixtures_dir: Path) -> YOLO:
-    return YOLO(fixtures_dir / "yolo11n-coco128-overfit160.pt")
-
-
-@pytest.fixture(scope="module")
-def images(coco128_dir: Path) -> Path:
-    return coco128_dir / "images" / "train2017"
-
-
-@pytest.fixture(scope="module")
 def ref(yolo: YOLO, images: Path) -> Results:
     """The plant image predicted from its path: what every other source of the same pixels must match."""
     (r,) = predict(yolo.model, _cfg(), str(images / PLANT))
