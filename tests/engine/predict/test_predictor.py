@@ -1,4 +1,4 @@
-"""Predict mode on real coco128 images with the incumbent's overfit yolo11n (imgsz 160).
+"""Predict mode on real coco128 images with Ultralytics' overfit yolo11n (imgsz 160).
 
 The model is weak, so the tests assert structure (equal detections across sources, bounds, filters, files) and
 one semantic fact checked against the image's own ground-truth label: its most confident box overlaps a
