@@ -5,7 +5,19 @@
 
 from __future__ import annotations
 
-from yoloforge.platform.api.routes import auth, datasets, health, keys, models, projects, users
+from yoloforge.platform.api.routes import (
+    auth,
+    datasets,
+    gpus,
+    health,
+    jobs,
+    keys,
+    models,
+    notifications,
+    projects,
+    users,
+)
 
-ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router]
+ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
+           jobs.router, gpus.router, notifications.router]  # fmt: skip
 UPLOAD_ROUTERS = [datasets.upload_router]
