@@ -23,6 +23,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from yoloforge.utils.io import atomic_write_text
@@ -30,8 +31,10 @@ from yoloforge.utils.io import atomic_write_text
 JOB_FILE, PHASE_FILE = "job.json", "phase"
 
 
-def _phase(job_dir: Path, phase: str) -> None:
-    atomic_write_text(job_dir / PHASE_FILE, phase + "\n")
+def _phase(job_dir: Path, phase: str, history: list[str]) -> None:
+    """Record entering `phase` with its time (unix seconds): the server replays phases it polled too late to see."""
+    history.append(f"{phase} {time.time():.3f}")
+    atomic_write_text(job_dir / PHASE_FILE, "\n".join(history) + "\n")
     print(f"[yoloforge worker] {phase}", flush=True)
 
 
@@ -75,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     exit_path = job_dir / f"exit-{job['attempt']}.json"
-    code = 1
+    code, history = 1, []
     try:
-        _phase(job_dir, "downloading")
+        _phase(job_dir, "downloading", history)
         fetch_dataset(job["train_args"])
-        _phase(job_dir, "running")
+        _phase(job_dir, "running", history)
         cmd = train_command(job["train_args"], Path(job["run_dir"]))
         print(f"[yoloforge worker] {' '.join(cmd[1:])}", flush=True)
         child.append(subprocess.Popen(cmd, cwd=job_dir))

@@ -16,12 +16,13 @@ TINY = {"model": "yolo11n.yaml", "imgsz": 64, "batch": 4, "gpu": "cpu",
         "args": {"workers": 0, "plots": False, "seed": 1}}  # fmt: skip
 
 
-def make_user(home: Path, name: str, *, admin: bool = False) -> str:
+def make_user(home: Path, name: str, *, admin: bool = False, db: str | None = None) -> str:
     """Create `name` with the CLI (before the server starts) and return a key (admin scope for an admin)."""
-    args = ["server", "create-user", name, "--home", str(home), *(["--admin"] if admin else [])]
-    r = run_cli(*args, stdin=f"{name} password long enough\n")
+    where = ["--home", str(home), *(["--database-url", db] if db else [])]
+    r = run_cli("server", "create-user", name, *where, *(["--admin"] if admin else []),
+                stdin=f"{name} password long enough\n")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    r = run_cli("server", "create-key", name, "--scope", "admin" if admin else "train", "--home", str(home))
+    r = run_cli("server", "create-key", name, "--scope", "admin" if admin else "train", *where)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
@@ -30,10 +31,10 @@ def client(url: str, key: str) -> httpx.Client:
     return httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
 
-def setup_project(c: httpx.Client, coco8_zip: Path, project: str = "demo") -> None:
+def setup_project(c: httpx.Client, coco8_zip: Path, project: str = "demo", visibility: str = "private") -> None:
     """Upload coco8 as the caller's dataset `coco8` and create `project`."""
     with open(coco8_zip, "rb") as f:
-        r = c.post("/datasets", files={"file": ("coco8.zip", f)}, data={"name": "coco8"})
+        r = c.post("/datasets", files={"file": ("coco8.zip", f)}, data={"name": "coco8", "visibility": visibility})
     assert r.status_code == 201, r.text
     assert c.post("/projects", json={"name": project}).status_code == 201
 

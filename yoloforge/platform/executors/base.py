@@ -45,17 +45,18 @@ class WorkerSpec:
                 "run_dir": str(self.run_dir)}  # fmt: skip
         path = self.job_dir / JOB_FILE
         atomic_write_text(path, json.dumps(data, indent=1))
+        (self.job_dir / PHASE_FILE).unlink(missing_ok=True)  # the last attempt's phase is not this one's
         return path
 
 
 @dataclass
 class WorkerStatus:
     """What a poll found: `alive`; else the trainer's `exit_code` (None: unknown, the worker vanished);
-    `phase` is the worker's last reported phase (downloading, running)."""
+    `phases` are the phases the worker entered (downloading, running) with their unix times, in order."""
 
     alive: bool
     exit_code: int | None = None
-    phase: str | None = None
+    phases: list[tuple[str, float]] = field(default_factory=list)
 
 
 class Executor(Protocol):
@@ -80,11 +81,20 @@ class Executor(Protocol):
         ...
 
 
-def read_phase(job_dir: Path) -> str | None:
+def read_phases(job_dir: Path) -> list[tuple[str, float]]:
+    """The phases the worker wrote, as (phase, unix time), oldest first."""
     try:
-        return (job_dir / PHASE_FILE).read_text().strip() or None
+        lines = (job_dir / PHASE_FILE).read_text().split("\n")
     except OSError:
-        return None
+        return []
+    out = []
+    for line in lines:
+        name, _, ts = line.partition(" ")
+        try:
+            out.append((name, float(ts)))
+        except ValueError:
+            continue
+    return out
 
 
 def read_exit(job_dir: Path, attempt: int) -> int | None:

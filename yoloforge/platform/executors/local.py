@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from yoloforge.platform.executors.base import LOG_FILE, WorkerSpec, WorkerStatus, read_exit, read_phase
+from yoloforge.platform.executors.base import LOG_FILE, WorkerSpec, WorkerStatus, read_exit, read_phases
 
 
 class LocalExecutor:
@@ -76,8 +76,8 @@ class LocalExecutor:
 
         job_dir = Path(handle["job_dir"])
         if self._process(handle) is not None:
-            return WorkerStatus(alive=True, phase=read_phase(job_dir))
-        return WorkerStatus(alive=False, exit_code=read_exit(job_dir, handle["attempt"]), phase=read_phase(job_dir))
+            return WorkerStatus(alive=True, phases=read_phases(job_dir))
+        return WorkerStatus(alive=False, exit_code=read_exit(job_dir, handle["attempt"]), phases=read_phases(job_dir))
 
     def attach(self, handle: dict[str, Any]) -> bool:
         return self._process(handle) is not None

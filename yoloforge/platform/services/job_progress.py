@@ -40,7 +40,7 @@ def follow(runner: Any, session: Session, job: Job) -> None:
     if status.alive:
         if HEARTBEAT_FROM_PROCESS:
             job.heartbeat_at = now
-        _phase(session, job, status.phase)
+        _phases(session, job, status.phases)
         sync_metrics(session, job.model, folder)
         silent = (now - (job.heartbeat_at or now)).total_seconds()
         if silent > runner.settings.heartbeat_timeout:
@@ -49,16 +49,20 @@ def follow(runner: Any, session: Session, job: Job) -> None:
             return
         _send_stop(executor, job, now)
         return
+    _phases(session, job, status.phases)
     sync_metrics(session, job.model, folder)
     store_weights(session, runner.state.storage, job.model, folder)
     _ended(runner, session, job, status.exit_code)
 
 
-def _phase(session: Session, job: Job, phase: str | None) -> None:
-    if phase == "downloading" and job.state == jobs.STARTING:
-        jobs.transition(session, job, jobs.DOWNLOADING, "fetching the dataset")
-    elif phase == "running" and job.state in (jobs.STARTING, jobs.DOWNLOADING):
-        jobs.transition(session, job, jobs.RUNNING, "the trainer started")
+def _phases(session: Session, job: Job, phases: list[tuple[str, float]]) -> None:
+    """Apply the phases the worker entered since the last poll, each at the time the worker wrote."""
+    for phase, ts in phases:
+        at = dt.datetime.fromtimestamp(ts, dt.timezone.utc)
+        if phase == "downloading" and job.state == jobs.STARTING:
+            jobs.transition(session, job, jobs.DOWNLOADING, "fetching the dataset", at=at)
+        elif phase == "running" and job.state in (jobs.STARTING, jobs.DOWNLOADING):
+            jobs.transition(session, job, jobs.RUNNING, "the trainer started", at=at)
 
 
 def _send_stop(executor: Any, job: Job, now: dt.datetime) -> None:

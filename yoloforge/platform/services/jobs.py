@@ -11,6 +11,8 @@ placement), so billing's transition handlers run inside the same transaction as 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -47,13 +49,18 @@ MODEL_STATUS = {QUEUED: "pending", STARTING: "pending", DOWNLOADING: "pending", 
 WANTS = {"stop": STOPPED, "cancel": CANCELLED, "pause": PAUSED}
 
 
-def transition(session: Session, job: Job, to: str, reason: str = "") -> JobTransition:
+def transition(
+    session: Session, job: Job, to: str, reason: str = "", *, at: dt.datetime | None = None
+) -> JobTransition:
     """Move `job` to state `to`, writing the transition row and calling the job hooks (not committed).
 
-    Raises Conflict when the lifecycle does not allow the change (e.g. resuming a completed job)."""
+    `at` is when it happened (default now; a worker's phase carries its own time, never earlier than the last
+    row). Raises Conflict when the lifecycle does not allow the change (e.g. resuming a completed job)."""
     if to not in ALLOWED.get(job.state, ()):
         raise Conflict(f"job of model {job.model.name!r} is {job.state}; it cannot become {to}")
-    now = utcnow()
+    now = utcnow() if at is None else min(at, utcnow())
+    if job.transitions and job.transitions[-1].at > now:
+        now = job.transitions[-1].at
     row = JobTransition(job_id=job.id, from_state=job.state, to_state=to, at=now, reason=reason)
     job.state = to
     job.reason = reason or job.reason
@@ -69,7 +76,7 @@ def transition(session: Session, job: Job, to: str, reason: str = "") -> JobTran
         model.started_at = now
     if to in ENDED:
         model.ended_at = now
-    session.add(row)
+    job.transitions.append(row)
     session.flush()
     job_hooks.emit(session, job, row)
     if to in ENDED:
@@ -83,7 +90,7 @@ def transition(session: Session, job: Job, to: str, reason: str = "") -> JobTran
 def first_transition(session: Session, job: Job, reason: str) -> JobTransition:
     """The row of a new job entering `queued` (from no state)."""
     row = JobTransition(job_id=job.id, from_state=None, to_state=QUEUED, at=job.queued_at, reason=reason)
-    session.add(row)
+    job.transitions.append(row)
     session.flush()
     job_hooks.emit(session, job, row)
     return row
