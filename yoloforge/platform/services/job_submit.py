@@ -33,10 +33,10 @@ def gpu_for(catalog: Catalog, name: str) -> GpuType:
     """The catalog type `name`, when available here; Invalid (naming the choices) otherwise."""
     gpu = catalog.get(name)
     if gpu is None:
-        raise Invalid(f"unknown GPU type {name!r}: choose one of {', '.join(catalog.names())}", field="gpu")
+        raise Invalid(f"gpu: unknown GPU type {name!r}: choose one of {', '.join(catalog.names())}", field="gpu")
     if not catalog.available(gpu):
         usable = [t.name for t in catalog.types if catalog.available(t)]
-        raise Invalid(f"GPU type {name!r} is not available on this server (available: {', '.join(usable)})",
+        raise Invalid(f"gpu: GPU type {name!r} is not available on this server (available: {', '.join(usable)})",
                       field="gpu")  # fmt: skip
     return gpu
 
@@ -46,7 +46,7 @@ def _model_arg(value: str) -> str:
         return f"{value}.pt"
     if EARLIER.match(value) or value.endswith((".yaml", ".yml", ".pt")):
         return value
-    raise Invalid(f"model {value!r}: use yolo11n (s, m, l, x), yolov8n..x, NAME.yaml, or OWNER/PROJECT/MODEL",
+    raise Invalid(f"model: {value!r} is not a model: use yolo11n (s, m, l, x), yolov8n..x, NAME.yaml, or OWNER/PROJECT/MODEL",
                   field="model")  # fmt: skip
 
 
@@ -118,7 +118,7 @@ def resume(session: Session, catalog: Catalog, job: Job) -> None:
     """Queue a stopped or paused job again, after the start gate (billing's balance check). Commits."""
     gpu = catalog.get(job.gpu_type)
     if gpu is None:
-        raise Invalid(f"GPU type {job.gpu_type!r} is no longer in the catalog", field="gpu")
+        raise Invalid(f"gpu: GPU type {job.gpu_type!r} is no longer in the catalog", field="gpu")
     job_hooks.check_can_start(session, job.user, gpu)
     jobs.resume(session, job)
     session.commit()
