@@ -46,8 +46,10 @@ def _model_arg(value: str) -> str:
         return f"{value}.pt"
     if EARLIER.match(value) or value.endswith((".yaml", ".yml", ".pt")):
         return value
-    raise Invalid(f"model: {value!r} is not a model: use yolo11n (s, m, l, x), yolov8n..x, NAME.yaml, or OWNER/PROJECT/MODEL",
-                  field="model")  # fmt: skip
+    raise Invalid(
+        f"model: {value!r} is not a model: use yolo11n (s, m, l, x), yolov8n..x, NAME.yaml, or OWNER/PROJECT/MODEL",
+        field="model",
+    )
 
 
 def check_settings(body: JobCreate, data: str) -> dict[str, Any]:
