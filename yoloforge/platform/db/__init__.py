@@ -9,7 +9,7 @@ from yoloforge.platform.db.datasets import Dataset, DatasetVersion
 from yoloforge.platform.db.exports import Export
 from yoloforge.platform.db.jobs import Job, JobQuota, JobTransition, SchedulerLock
 from yoloforge.platform.db.models import Checkpoint, MetricRow, Model
-from yoloforge.platform.db.notifications import Notification, Webhook, WebhookDelivery
+from yoloforge.platform.db.notifications import Notification, NotificationSettings, Webhook, WebhookDelivery
 from yoloforge.platform.db.projects import Project
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "MetricRow",
     "Model",
     "Notification",
+    "NotificationSettings",
     "Project",
     "SchedulerLock",
     "User",

@@ -66,3 +66,12 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
 
     webhook: Mapped[Webhook] = relationship(back_populates="deliveries")
+
+
+class NotificationSettings(Base):
+    """Where a user's notifications go besides the in-app list: an e-mail address (sent when SMTP is set up)."""
+
+    __tablename__ = "notification_settings"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320))

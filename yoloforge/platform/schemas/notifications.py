@@ -58,3 +58,14 @@ class DeliveryPublic(PublicModel):
     next_attempt_at: dt.datetime | None
     created_at: dt.datetime
     delivered_at: dt.datetime | None
+
+
+class NotificationSettingsIn(BaseModel):
+    model_config = example({"email": "alice@example.com"})
+
+    email: str | None = Field(None, max_length=320, description="Where to e-mail notifications; null: nowhere.")
+
+
+class NotificationSettingsOut(BaseModel):
+    email: str | None
+    smtp_configured: bool = Field(description="Whether this server sends e-mail at all.")

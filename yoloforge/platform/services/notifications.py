@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from yoloforge.platform.db import Job, JobTransition, Notification, User, Webhook, utcnow
+from yoloforge.platform.db import Job, JobTransition, Notification, NotificationSettings, User, Webhook, utcnow
 from yoloforge.utils.log import LOGGER
 
 TITLES = {"completed": "Training completed", "failed": "Training failed", "stopped": "Training stopped",
@@ -74,18 +74,16 @@ def deliver_due(state: Any) -> None:
 
 
 def send_emails(state: Any) -> int:
-    """E-mail pending notifications to their owners over SMTP; returns how many were sent.
-
-    An account has no e-mail field yet, so the address is the account name when it is one (contains '@');
-    other notifications are marked `skipped`."""
+    """E-mail pending notifications over SMTP to the address their owner set (PUT /notifications/settings);
+    returns how many were sent. Notifications of users without an address are marked `skipped`."""
     s = state.settings
     sent = 0
     with state.db.sessions() as session:
         rows = list(session.scalars(select(Notification).where(Notification.email_state == "pending")
                                     .order_by(Notification.id).limit(EMAIL_BATCH)))  # fmt: skip
         for note in rows:
-            user = session.get(User, note.user_id)
-            to = user.name if user is not None and "@" in user.name else None
+            prefs = session.get(NotificationSettings, note.user_id)
+            to = prefs.email if prefs is not None else None
             if to is None:
                 note.email_state = "skipped"
                 continue
@@ -109,3 +107,19 @@ def send_emails(state: Any) -> int:
 
 def active_webhooks(session: Session, user_id: int) -> list[Webhook]:
     return list(session.scalars(select(Webhook).where(Webhook.user_id == user_id, Webhook.active.is_(True))))
+
+
+def set_email(session: Session, user_id: int, email: str | None) -> NotificationSettings:
+    """Set (or clear, with None) where the user's notifications are e-mailed. Commits."""
+    if email is not None and ("@" not in email or any(c.isspace() for c in email) or len(email) > 320):
+        from yoloforge.platform.services.errors import Invalid
+
+        raise Invalid(f"email: {email!r} is not an e-mail address", field="email")
+    prefs = session.get(NotificationSettings, user_id)
+    if prefs is None:
+        prefs = NotificationSettings(user_id=user_id, email=email)
+        session.add(prefs)
+    else:
+        prefs.email = email
+    session.commit()
+    return prefs

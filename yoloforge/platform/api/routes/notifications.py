@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
-from yoloforge.platform.api.deps import CurrentUser, PageDep, SessionDep, needs
-from yoloforge.platform.db import Webhook, WebhookDelivery
+from yoloforge.platform.api.deps import CurrentUser, PageDep, SessionDep, StateDep, needs
+from yoloforge.platform.db import NotificationSettings, Webhook, WebhookDelivery
 from yoloforge.platform.schemas.common import Page
 from yoloforge.platform.schemas.notifications import (
     DeliveryPublic,
     MarkedRead,
     MarkRead,
     NotificationPublic,
+    NotificationSettingsIn,
+    NotificationSettingsOut,
     WebhookCreate,
     WebhookCreated,
     WebhookPublic,
@@ -42,6 +44,22 @@ def list_notifications(
 def mark_read(body: MarkRead, principal: CurrentUser, session: SessionDep) -> MarkedRead:
     """Mark notifications read (all of them without `ids`)."""
     return MarkedRead(marked=notifications.mark_read(session, principal.user, body.ids))
+
+
+@router.get("/notifications/settings", **needs("read"))
+def get_settings(principal: CurrentUser, session: SessionDep, state: StateDep) -> NotificationSettingsOut:
+    """Where your notifications are e-mailed."""
+    prefs = session.get(NotificationSettings, principal.user.id)
+    return NotificationSettingsOut(email=prefs.email if prefs else None, smtp_configured=bool(state.settings.smtp_host))
+
+
+@router.put("/notifications/settings", **needs("train"))
+def put_settings(
+    body: NotificationSettingsIn, principal: CurrentUser, session: SessionDep, state: StateDep
+) -> NotificationSettingsOut:
+    """Set the address your notifications are e-mailed to (null: none)."""
+    prefs = notifications.set_email(session, principal.user.id, body.email)
+    return NotificationSettingsOut(email=prefs.email, smtp_configured=bool(state.settings.smtp_host))
 
 
 @router.get("/webhooks", **needs("read"))

@@ -160,6 +160,13 @@ def _notifications() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_webhook_deliveries_idempotency_key")),
     )
+    op.create_table(
+        "notification_settings",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        _fk("notification_settings", "user_id", "users"),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_notification_settings")),
+    )
     _index("webhook_deliveries", "webhook_id")
     _index("webhook_deliveries", "next_attempt_at")
 
@@ -170,5 +177,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_keys_model_id"))
         batch_op.drop_column("model_id")
     for table in ("exports", "webhook_deliveries", "webhooks", "notifications", "scheduler_lock", "job_quotas",
+                  "notification_settings",
                   "job_transitions", "jobs"):  # fmt: skip
         op.drop_table(table)
