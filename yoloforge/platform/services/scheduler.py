@@ -84,8 +84,10 @@ class JobRunner:
 
     def __init__(self, state: Any) -> None:
         from yoloforge.platform.executors.local import LocalExecutor
+        from yoloforge.platform.services.exports import ExportRunner
 
         self.state = state
+        self.exports = ExportRunner(state)
         self.settings = state.settings
         self.catalog: Catalog = state.catalog
         self.executors: dict[str, Any] = {"local": LocalExecutor()}
@@ -133,6 +135,7 @@ class JobRunner:
         with self._lock:
             self.poll_all()
             self.place_all()
+            self.exports.tick()
             notifications.deliver_due(self.state)
 
     # --- placement ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 from yoloforge.platform.api.routes import (
     auth,
     datasets,
+    exports,
     gpus,
     health,
     jobs,
@@ -19,5 +20,5 @@ from yoloforge.platform.api.routes import (
 )
 
 ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
-           jobs.router, gpus.router, notifications.router]  # fmt: skip
+           jobs.router, gpus.router, notifications.router, exports.router]  # fmt: skip
 UPLOAD_ROUTERS = [datasets.upload_router]
