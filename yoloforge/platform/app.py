@@ -39,6 +39,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start_jobs()  # the scheduler loop: re-attaches to running jobs, places queued ones
         yield
         state.close()
 

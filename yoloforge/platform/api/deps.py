@@ -129,7 +129,10 @@ class _Scope:
     def __init__(self, scope: str) -> None:
         self.scope = scope
 
-    def __call__(self, principal: CurrentUser) -> None:
+    def __call__(self, request: Request, principal: CurrentUser, session: SessionDep) -> None:
+        from yoloforge.platform.services.job_tokens import check_request
+
+        check_request(session, principal, request)  # a cloud job's token writes only to its own model
         if self.scope == "admin" and not principal.is_admin:
             raise Forbidden("this needs an admin account and a credential with the 'admin' scope")
         if not principal.has(self.scope):

@@ -5,7 +5,20 @@
 
 from __future__ import annotations
 
-from yoloforge.platform.api.routes import auth, datasets, health, keys, models, projects, users
+from yoloforge.platform.api.routes import (
+    auth,
+    datasets,
+    exports,
+    gpus,
+    health,
+    jobs,
+    keys,
+    models,
+    notifications,
+    projects,
+    users,
+)
 
-ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router]
+ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
+           jobs.router, gpus.router, notifications.router, exports.router]  # fmt: skip
 UPLOAD_ROUTERS = [datasets.upload_router]
