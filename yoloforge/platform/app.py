@@ -40,6 +40,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start_jobs()  # the scheduler loop: re-attaches to running jobs, places queued ones
         from yoloforge.platform.services.sweeper import lost_run_sweeper
 
         sweeper = asyncio.create_task(lost_run_sweeper(state))

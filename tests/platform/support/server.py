@@ -57,7 +57,7 @@ def start_server(
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = home.parent / f"server-{port}.log"
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
             [YOLOFORGE, "server", "--home", str(home), "--port", str(port), *args],
             stdout=out,

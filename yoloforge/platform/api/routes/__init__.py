@@ -5,8 +5,22 @@
 
 from __future__ import annotations
 
-from yoloforge.platform.api.routes import auth, datasets, health, keys, live, models, projects, stream, users
+from yoloforge.platform.api.routes import (
+    auth,
+    datasets,
+    exports,
+    gpus,
+    health,
+    jobs,
+    keys,
+    live,
+    models,
+    notifications,
+    projects,
+    stream,
+    users,
+)
 
 ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
-           live.router, stream.router]  # fmt: skip
+           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router]  # fmt: skip
 UPLOAD_ROUTERS = [datasets.upload_router, stream.upload_router]
