@@ -97,10 +97,17 @@ async def get_events(
 ) -> StreamingResponse:
     """Server-Sent Events: every event of the model after `Last-Event-ID` (or `?after=`), then each new one as it is
     stored. `id` is the model's event id, `event` the kind, `data` {run, seq, time, data}."""
-    model = await run_in_threadpool(models.find_model, session, principal, owner, project, name)
+
+    def find() -> int:
+        try:
+            return models.find_model(session, principal, owner, project, name).id
+        finally:
+            session.close()  # a stream lasts long: give its database connection back to the pool now
+
+    model_id = await run_in_threadpool(find)
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_stream(state, model.id, start), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_stream(state, model_id, start), media_type="text/event-stream", headers=headers)
 
 
 async def _stream(state: PlatformState, model_id: int, after: int) -> AsyncIterator[str]:
