@@ -6,7 +6,8 @@
 - ingest: epoch events stored per second through POST /api/v1/stream/runs/{run}/events (batches of 100,
   4 client threads, each its own run) against `yoloforge server` as a process, on SQLite and, when
   PostgreSQL binaries are installed, on a throwaway PostgreSQL cluster.
-- sse: --runs runs each post one event every 0.5 s while one SSE subscriber per model reads; latency =
+- sse: --runs runs each post one event a second (batch progress, the busiest stream) while one SSE subscriber
+  per model reads; latency =
   the subscriber's receive time minus the event's send time (same clock), p50/p99 over --seconds.
 - train: wall time of `yoloforge train` (coco8, imgsz 64, --epochs) without and with streaming (best of 2
   each); overhead = with / without - 1.
@@ -108,7 +109,7 @@ async def sse_latency(url: str, key: str, runs: int, seconds: float) -> list[flo
                         "events": [{"seq": seq, "kind": "progress", "time": time.time(),
                                     "data": {"sent": time.time()}}]}  # fmt: skip
                 await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(1.0)
 
         subs = [asyncio.create_task(subscribe(i)) for i in range(runs)]
         await asyncio.gather(*(post(i, k) for i, k in enumerate(keys)))

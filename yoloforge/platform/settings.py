@@ -69,7 +69,11 @@ class ServerSettings(BaseSettings):
     fault_rate: float = Field(0.0, ge=0, le=1, description="Drills: this share of streaming requests fails (500).")
     fault_seed: int | None = Field(None, description="Drills: seed of the fault injector.")
     sse_poll_seconds: float = Field(
-        1.0, gt=0, le=60, description="SSE streams re-read the event log this often (events of other server processes)."
+        5.0,
+        gt=0,
+        le=60,
+        description="SSE streams re-read the event log after this long without news (events of "
+        "other server processes; 1 s is right with uvicorn --workers N).",
     )
 
     @field_validator("home")

@@ -159,7 +159,7 @@ class PlatformCallback:
 
     def _close(self) -> None:
         self.console.close()
-        timeout = float(os.environ.get(FLUSH_ENV, 30.0 if self.client.failures == 0 else 5.0))
+        timeout = float(os.environ.get(FLUSH_ENV, 30.0))
         drained = self.client.close(timeout)
         self._remember_model(self.trainer)
         if self.client.model_url:

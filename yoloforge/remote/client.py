@@ -186,7 +186,8 @@ class StreamClient:
         if self.failures == 1:
             LOGGER.warning("platform: %s did not answer (%s); training goes on, events wait in %s and are sent when "
                            "it answers", self.url, e or type(e).__name__, self.spool.root)  # fmt: skip
-        return min(0.5 * 2 ** (self.failures - 1), MAX_BACKOFF)
+        # while closing, retry at least every 2 s: what is left must go out before the process ends
+        return min(0.5 * 2 ** (self.failures - 1), 2.0 if self._closing else MAX_BACKOFF)
 
     def _recovered(self) -> None:
         if self.failures:

@@ -4,10 +4,11 @@ Every stored event gets the model's next `event_id` (1, 2, 3 ...) from one `UPDA
 last_event_id + n ... RETURNING`, which also locks the model's row until the transaction ends, so a model's
 events are committed in id order and a subscriber that has seen id N never misses a smaller one later.
 
-Waking: ingestion calls `Broadcaster.publish(model_id)` after its commit; subscribers of that model in this
-process wake at once. Several server processes (uvicorn --workers N) do not share the broadcaster: each SSE
-stream also re-reads the log every `poll_seconds` (default 1 s), so events ingested by another process arrive
-within that delay. One process (the default `yoloforge server`) gets them at once.
+Delivery: ingestion hands the new events' SSE messages to `Broadcaster.publish` after its commit; subscribers
+of that model in this process get them at once, without reading the database. A subscriber that sees a gap
+in the ids (events stored by another server process, or two commits published out of order) reads the log
+from where it is. Several server processes (uvicorn --workers N) do not share the broadcaster: each SSE
+stream also re-reads the log every `sse_poll_seconds`, so events of another process arrive within that delay.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -25,9 +27,15 @@ from yoloforge.platform.db import Model, ModelEvent, utcnow
 
 
 def append_events(
-    session: Session, model_id: int, run_id: int | None, events: list[tuple[int, str, float, dict]]
+    session: Session,
+    model_id: int,
+    run_id: int | None,
+    events: list[tuple[int, str, float, dict]],
+    run_key: str | None = None,
 ) -> int:
-    """Append (seq, kind, time, data) events to the model's log in this order; returns the last event id."""
+    """Append (seq, kind, time, data) events to the model's log in this order; returns the last event id.
+
+    Their SSE messages wait in `session.info["publish"]` for `Broadcaster.publish` after the commit."""
     if not events:
         return 0
     n = len(events)
@@ -42,6 +50,10 @@ def append_events(
     rows = [{"model_id": model_id, "run_id": run_id, "seq": seq, "event_id": first + i, "kind": kind, "time": t,
              "data": data, "created_at": now} for i, (seq, kind, t, data) in enumerate(events)]  # fmt: skip
     session.execute(insert(ModelEvent), rows)
+    pending = session.info.setdefault("publish", {}).setdefault(model_id, [])
+    for i, (seq, kind, t, data) in enumerate(events):
+        payload = {"run": run_key, "seq": seq, "time": t, "data": data}
+        pending.append((first + i, _message(first + i, kind, payload)))
     return last
 
 
@@ -58,38 +70,43 @@ def read_events(
 def sse_message(event: ModelEvent, run_key: str | None) -> str:
     """One SSE message: `id` (the model's event id), `event` (the kind), `data` (one line of JSON)."""
     payload = {"run": run_key, "seq": event.seq, "time": event.time, "data": event.data}
-    return f"id: {event.event_id}\nevent: {event.kind}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    return _message(event.event_id, event.kind, payload)
+
+
+def _message(event_id: int, kind: str, payload: dict[str, Any]) -> str:
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(payload, separators=(',', ':'), default=str)}\n\n"
 
 
 class Broadcaster:
-    """Model id -> the asyncio events of its subscribers in this process; thread-safe `publish`."""
+    """Model id -> the queues of its SSE subscribers in this process; `publish` (thread-safe) hands each subscriber
+    the new events' SSE messages, so a live stream needs no database read per event."""
 
     def __init__(self) -> None:
-        self._subs: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+        self._subs: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]]] = {}
         self._lock = threading.Lock()
 
-    def subscribe(self, model_id: int) -> asyncio.Event:
-        """An event set whenever `model_id` gets new log entries (call from the subscriber's event loop)."""
-        wake = asyncio.Event()
+    def subscribe(self, model_id: int) -> asyncio.Queue:
+        """A queue receiving lists of (event id, SSE message) of `model_id` (call from the subscriber's loop)."""
+        queue: asyncio.Queue = asyncio.Queue()
         with self._lock:
-            self._subs.setdefault(model_id, set()).add((asyncio.get_running_loop(), wake))
-        return wake
+            self._subs.setdefault(model_id, set()).add((asyncio.get_running_loop(), queue))
+        return queue
 
-    def unsubscribe(self, model_id: int, wake: asyncio.Event) -> None:
+    def unsubscribe(self, model_id: int, queue: asyncio.Queue) -> None:
         with self._lock:
             subs = self._subs.get(model_id, set())
-            for item in [s for s in subs if s[1] is wake]:
+            for item in [s for s in subs if s[1] is queue]:
                 subs.discard(item)
             if not subs:
                 self._subs.pop(model_id, None)
 
-    def publish(self, model_ids: Iterable[int]) -> None:
-        """Wake the subscribers of `model_ids` (from any thread)."""
+    def publish(self, messages: dict[int, list[tuple[int, str]]]) -> None:
+        """Give each subscriber of a model its new (event id, message) pairs (from any thread)."""
         with self._lock:
-            targets = [s for m in set(model_ids) for s in self._subs.get(m, ())]
-        for loop, wake in targets:
+            targets = [(s, messages[m]) for m in messages for s in self._subs.get(m, ())]
+        for (loop, queue), items in targets:
             with contextlib.suppress(RuntimeError):  # that loop is closed: its subscriber is gone
-                loop.call_soon_threadsafe(wake.set)
+                loop.call_soon_threadsafe(queue.put_nowait, items)
 
     def subscribers(self) -> int:
         with self._lock:

@@ -92,8 +92,7 @@ def apply_events(session: Session, sinks: Sinks, run: Run, model: Model, rows: l
         _APPLY.get(kind, _log_only)(session, sinks, run, model, data, now)
     if rows := session.info.pop("new_metric_rows", None):
         session.execute(insert(MetricRow), rows)
-    append_events(session, model.id, run.id, fresh)
-    session.info.setdefault("publish", set()).add(model.id)
+    append_events(session, model.id, run.id, fresh, run.key)
     return [r[0] for r in fresh]
 
 
@@ -167,6 +166,6 @@ def start_hash(body: dict[str, Any]) -> str:
 
 def publish_after_commit(session: Session, broadcaster: Any) -> None:
     """Wake the subscribers of the models this session wrote events for (call after commit)."""
-    models = session.info.pop("publish", set())
-    if models:
-        broadcaster.publish(models)
+    messages = session.info.pop("publish", None)
+    if messages:
+        broadcaster.publish(messages)

@@ -17,9 +17,10 @@ async def lost_run_sweeper(state: Any) -> None:
     after = state.settings.lost_after_seconds
     period = min(max(after / 3, 0.5), 30.0)
 
-    def sweep() -> list[int]:
+    def sweep() -> dict:
         with state.db.sessions() as session:
-            return mark_lost(session, after)
+            mark_lost(session, after)
+            return session.info.pop("publish", {})
 
     while True:
         await asyncio.sleep(period)
@@ -29,4 +30,4 @@ async def lost_run_sweeper(state: Any) -> None:
             LOGGER.exception("lost-run sweep failed")
             continue
         if changed:
-            state.broadcaster.publish(changed)
+            state.broadcaster.publish(changed)  # the `status: lost` events

@@ -1,8 +1,9 @@
 """Live views of a model: every epoch's metrics, console lines, system samples, and the SSE event stream.
 
 The SSE stream (`GET .../events`, text/event-stream) is written with Starlette's StreamingResponse: the
-format is four lines per message, and the stream needs our own wake-up (services/events.py) and DB
-re-reads anyway, which a helper library would not save. It is left out of the OpenAPI document (a schema
+format is four lines per message, and the stream needs our own delivery (services/events.py) and log
+re-reads anyway, which a helper library (sse-starlette) would not save; it would add a dependency for
+the keep-alive comment alone. It is left out of the OpenAPI document (a schema
 fuzzer cannot read an endless body); see docs in README's Platform section and contract.
 """
 
@@ -28,6 +29,7 @@ from yoloforge.platform.state import PlatformState
 router = APIRouter(prefix="/projects/{owner}/{project}/models/{name}", tags=["live"])
 
 KEEPALIVE_SECONDS = 15.0
+READ_LIMIT = 500
 After = Annotated[int, Query(ge=0, le=2**62, description="Only what came after this event id.")]
 Limit = Annotated[int, Query(ge=1, le=5000, description="At most this many events.")]
 
@@ -95,40 +97,56 @@ async def get_events(
 ) -> StreamingResponse:
     """Server-Sent Events: every event of the model after `Last-Event-ID` (or `?after=`), then each new one as it is
     stored. `id` is the model's event id, `event` the kind, `data` {run, seq, time, data}."""
-    model = await run_in_threadpool(models.find_model, session, principal, owner, project, name)
+
+    def find() -> int:
+        try:
+            return models.find_model(session, principal, owner, project, name).id
+        finally:
+            session.close()  # a stream lasts long: give its database connection back to the pool now
+
+    model_id = await run_in_threadpool(find)
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(_stream(state, model.id, start), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_stream(state, model_id, start), media_type="text/event-stream", headers=headers)
 
 
 async def _stream(state: PlatformState, model_id: int, after: int) -> AsyncIterator[str]:
-    wake = state.broadcaster.subscribe(model_id)
+    """Catch up from the log, then relay what ingestion publishes; re-read the log on a gap in the ids or after
+    `sse_poll_seconds` of quiet (events of other server processes)."""
+    queue = state.broadcaster.subscribe(model_id)
     poll = state.settings.sse_poll_seconds
     loop = asyncio.get_running_loop()
     quiet_since = loop.time()
     try:
         yield "retry: 2000\n\n"
         while True:
-            wake.clear()
             batch = await run_in_threadpool(_read, state, model_id, after)
             for text, event_id in batch:
                 yield text
                 after = event_id
-            if batch:
-                quiet_since = loop.time()
+            if len(batch) == READ_LIMIT:
                 continue
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=poll)
-            except TimeoutError:
-                if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+            while True:  # live: messages from this process's ingestion, in id order
+                try:
+                    items = await asyncio.wait_for(queue.get(), timeout=poll)
+                except TimeoutError:
+                    if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+                        quiet_since = loop.time()
+                        yield ": keep-alive\n\n"
+                    break  # read the log: another process may have stored events
+                items = [(i, text) for i, text in items if i > after]
+                if items and items[0][0] != after + 1:
+                    break  # a gap: read the log from where this stream is
+                for event_id, text in items:
+                    yield text
+                    after = event_id
                     quiet_since = loop.time()
-                    yield ": keep-alive\n\n"
     finally:
-        state.broadcaster.unsubscribe(model_id, wake)
+        state.broadcaster.unsubscribe(model_id, queue)
 
 
 def _read(state: PlatformState, model_id: int, after: int) -> list[tuple[str, int]]:
     with state.db.sessions() as session:
-        events = read_events(session, model_id, after, limit=500)
+        events = read_events(session, model_id, after, limit=READ_LIMIT)
         keys = live.run_keys(session, {e.run_id for e in events if e.run_id})
         return [(sse_message(e, keys.get(e.run_id or 0)), e.event_id) for e in events]
