@@ -37,6 +37,8 @@ def follow(runner: Any, session: Session, job: Job) -> None:
     status = executor.poll(job.handle)
     folder = run_dir(job, runner.settings.jobs_dir)
     now = utcnow()
+    if status.placement is not None and "placement" not in job.handle:
+        job.handle = {**job.handle, "placement": status.placement}
     if status.alive:
         if HEARTBEAT_FROM_PROCESS:
             job.heartbeat_at = now
@@ -71,7 +73,7 @@ def _send_stop(executor: Any, job: Job, now: dt.datetime) -> None:
         return
     sent = job.handle.get("stop_sent")
     if sent is None:
-        executor.stop(job.handle)
+        executor.stop(job.handle)  # raises when it could not be sent: the next poll tries again
         job.handle = {**job.handle, "stop_sent": now.timestamp()}
     elif now.timestamp() - sent > FORCE_AFTER:
         executor.stop(job.handle, force=True)
@@ -80,10 +82,8 @@ def _send_stop(executor: Any, job: Job, now: dt.datetime) -> None:
 def _ended(runner: Any, session: Session, job: Job, code: int | None) -> None:
     if code == 0:
         jobs.transition(session, job, jobs.COMPLETED, "training finished")
-    elif code in STOPPED_CODES and job.want in jobs.WANTS:
+    elif job.want in jobs.WANTS:  # ended after a stop, cancel or pause was asked: that is what it becomes
         jobs.transition(session, job, jobs.WANTS[job.want], job.reason or f"{job.want} requested")
-    elif job.want == "cancel":
-        jobs.transition(session, job, jobs.CANCELLED, job.reason or "cancelled")
     elif code is None or code < 0 or code in STOPPED_CODES:
         why = "the worker vanished" if code is None else f"the worker ended with exit code {code}"
         runner._worker_lost(session, job, why)
