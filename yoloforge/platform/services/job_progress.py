@@ -21,8 +21,6 @@ from yoloforge.platform.services import jobs
 
 STOPPED_CODES = (143, 130)  # the library's graceful stop (SIGTERM or a request; Ctrl-C)
 FORCE_AFTER = 60.0  # seconds after a graceful stop before the worker is killed
-# Until the streaming service reports heartbeats (issue 11), a live local process is the heartbeat.
-HEARTBEAT_FROM_PROCESS = True
 
 
 def run_dir(job: Job, jobs_dir: Path) -> Path:
@@ -40,7 +38,7 @@ def follow(runner: Any, session: Session, job: Job) -> None:
     if status.placement is not None and "placement" not in job.handle:
         job.handle = {**job.handle, "placement": status.placement}
     if status.alive:
-        if HEARTBEAT_FROM_PROCESS:
+        if runner.heartbeat_from_process:
             job.heartbeat_at = now
         _phases(session, job, status.phases)
         sync_metrics(session, job.model, folder)
