@@ -64,6 +64,13 @@ class ServerSettings(BaseSettings):
     smtp_user: str | None = Field(None, description="SMTP login, when the server needs one.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    # --- remote training streams (issue 11) ---
+    lost_after_seconds: float = Field(300.0, gt=0, description="A streaming run silent this long becomes `lost`.")
+    fault_rate: float = Field(0.0, ge=0, le=1, description="Drills: this share of streaming requests fails (500).")
+    fault_seed: int | None = Field(None, description="Drills: seed of the fault injector.")
+    sse_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="SSE streams re-read the event log this often (events of other server processes)."
+    )
 
     @field_validator("home")
     @classmethod

@@ -11,6 +11,7 @@ from itsdangerous import URLSafeSerializer
 from yoloforge.platform.db.session import Database
 from yoloforge.platform.gpus import Catalog, load_catalog
 from yoloforge.platform.services.archives import ArchiveLimits
+from yoloforge.platform.services.events import Broadcaster
 from yoloforge.platform.services.links import LinkSigner
 from yoloforge.platform.services.storage import Storage
 from yoloforge.platform.services.verifier import Verifier
@@ -25,6 +26,7 @@ class PlatformState:
     links: LinkSigner
     cookies: URLSafeSerializer
     verifier: Verifier
+    broadcaster: Broadcaster
     catalog: Catalog = field(default_factory=load_catalog)
     runner: Any = None  # the jobs' scheduler loop (services/scheduler.JobRunner), made by `start_jobs`
 
@@ -40,6 +42,7 @@ class PlatformState:
             cookies=URLSafeSerializer(secret, salt="yoloforge-session"),
             verifier=Verifier(settings.verify_workers),
             catalog=load_catalog(settings.gpu_catalog),
+            broadcaster=Broadcaster(),
         )
 
     def start_jobs(self) -> Any:

@@ -44,6 +44,7 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
     assert upload(client, alice, coco8_zip, "secret-data").status_code == 201
     assert upload(client, alice, coco8_zip, "open-data", visibility="public").status_code == 201
     state = app.state.platform
+    streams = {}
     with state.db.sessions() as s:
         for project_name, model_name in (("vault", "secret-model"), ("showcase", "open-model")):
             project = s.scalar(select(Project).where(Project.name == project_name))
@@ -57,6 +58,7 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
             stored = state.storage.put_bytes(f"models/{model.id}/exports/x.onnx", b"onnx bytes")
             s.add(Export(model_id=model.id, format="onnx", status="completed", storage_key=stored.key,
                          size=stored.size, sha256=stored.sha256, filename="x.onnx"))  # fmt: skip
+            streams[project_name] = _stream_run(s, model, project_name)
         hook = Webhook(user_id=s.scalar(select(Project.owner_id).where(Project.name == "vault")), url="http://x.y/",
                        secret="whsec_test")  # fmt: skip
         s.add(hook)
@@ -71,10 +73,10 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
     private = {**common, ("exports", "export_id"): export_of["secret-model"], ("projects", "project"): "vault",
                ("datasets", "name"): "secret-data",
                ("models", "name"): "secret-model", ("keys", "key_id"): key_id,
-               ("webhooks", "webhook_id"): hook.id}  # fmt: skip
+               ("webhooks", "webhook_id"): hook.id, **streams["vault"]}  # fmt: skip
     public = {**common, ("exports", "export_id"): export_of["open-model"], ("projects", "project"): "showcase",
               ("datasets", "name"): "open-data",
-              ("models", "name"): "open-model"}  # fmt: skip
+              ("models", "name"): "open-model", **streams["showcase"]}  # fmt: skip
     snapshots = [
         "/api/v1/projects/alice/vault",
         "/api/v1/projects/alice/showcase",
@@ -89,6 +91,17 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
         "/api/v1/keys",
     ]
     return World(private, public, snapshots)
+
+
+def _stream_run(session, model, project_name: str) -> dict[tuple[str, str], str]:
+    """A streaming run and an unfinished upload of `model` (the stream routes' path parameters)."""
+    from yoloforge.platform.services import ingest_uploads, stream_runs
+
+    key = ("a" if project_name == "vault" else "b") * 32
+    run = stream_runs.new_run(session, model, key, "native")
+    upload = ingest_uploads.begin_upload(session, run, "last", "last.pt", 10, "0" * 64)
+    session.commit()
+    return {("runs", "run_id"): key, ("uploads", "token"): upload.token}
 
 
 def fill(path: str, values: dict[tuple[str, str], Any]) -> str | None:

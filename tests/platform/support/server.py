@@ -53,7 +53,7 @@ class ServerProcess:
 def start_server(
     home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60, port: int | None = None
 ) -> ServerProcess:
-    """Start `yoloforge server --home HOME --port <free> ARGS` and wait until /api/v1/health answers 200."""
+    """Start `yoloforge server --home HOME --port <free, or port> ARGS` and wait until /api/v1/health answers 200."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = home.parent / f"server-{port}.log"

@@ -11,6 +11,7 @@ from yoloforge.platform.db.jobs import Job, JobQuota, JobTransition, SchedulerLo
 from yoloforge.platform.db.models import Checkpoint, MetricRow, Model
 from yoloforge.platform.db.notifications import Notification, NotificationSettings, Webhook, WebhookDelivery
 from yoloforge.platform.db.projects import Project
+from yoloforge.platform.db.stream import ModelEvent, Run, Upload
 
 __all__ = [
     "ApiKey",
@@ -25,10 +26,13 @@ __all__ = [
     "JobTransition",
     "MetricRow",
     "Model",
+    "ModelEvent",
     "Notification",
     "NotificationSettings",
     "Project",
+    "Run",
     "SchedulerLock",
+    "Upload",
     "User",
     "Webhook",
     "WebhookDelivery",

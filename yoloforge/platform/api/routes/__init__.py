@@ -13,12 +13,14 @@ from yoloforge.platform.api.routes import (
     health,
     jobs,
     keys,
+    live,
     models,
     notifications,
     projects,
+    stream,
     users,
 )
 
 ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
-           jobs.router, gpus.router, notifications.router, exports.router]  # fmt: skip
-UPLOAD_ROUTERS = [datasets.upload_router]
+           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router]  # fmt: skip
+UPLOAD_ROUTERS = [datasets.upload_router, stream.upload_router]
