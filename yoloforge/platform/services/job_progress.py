@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yoloforge.platform.db import Job, utcnow
@@ -41,7 +42,8 @@ def follow(runner: Any, session: Session, job: Job) -> None:
         if runner.heartbeat_from_process:
             job.heartbeat_at = now
         _phases(session, job, status.phases)
-        sync_metrics(session, job.model, folder)
+        if runner.heartbeat_from_process:  # no streaming service: the run folder is where epochs are learnt
+            sync_metrics(session, job.model, folder)
         silent = (now - (job.heartbeat_at or now)).total_seconds()
         if silent > runner.settings.heartbeat_timeout:
             executor.stop(job.handle, force=True)
@@ -50,7 +52,11 @@ def follow(runner: Any, session: Session, job: Job) -> None:
         _send_stop(executor, job, now)
         return
     _phases(session, job, status.phases)
-    sync_metrics(session, job.model, folder)
+    try:  # epochs the stream has not delivered yet (stored once either way)
+        with session.begin_nested():
+            sync_metrics(session, job.model, folder)
+    except IntegrityError:
+        pass  # the stream stored them meanwhile
     store_weights(session, runner.state.storage, job.model, folder)
     _ended(runner, session, job, status.exit_code)
 
