@@ -34,6 +34,7 @@ class Pool(BaseModel):
     accelerator_type: str | None = Field(None, description="Ray: the accelerator_type (custom resource) asked for.")
     num_gpus: float = Field(0, ge=0, description="Ray: GPUs per job.")
     num_cpus: float = Field(1, ge=0, description="Ray: CPUs per job.")
+    resources: dict[str, float] = Field(default_factory=dict, description="Ray: custom resources per job.")
 
     @property
     def slots(self) -> int:

@@ -63,7 +63,7 @@ def _check_model(c, home: Path, name: str, epochs: int) -> dict:
     """Every epoch once, the platform's metrics equal to results.csv, its checkpoints equal to the run's files."""
     m = c.get(f"/projects/alice/demo/models/{name}").json()
     assert m["status"] == "completed"
-    assert [r["epoch"] for r in m["metrics"]] == list(range(1, epochs + 1))
+    assert [r["epoch"] for r in m["metrics"]] == list(range(epochs))  # the trainer's 0-based epoch index
     run = _run_dir(home, name)
     rows = _results(run)
     assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
@@ -144,3 +144,29 @@ def test_server_killed_and_restarted_during_a_job(cloud) -> None:
         _check_model(c, home, "m3", 2)
     finally:
         again.stop()
+
+
+def test_silent_worker_is_restarted(tmp_path: Path, coco8_zip: Path) -> None:
+    """A trainer frozen with SIGSTOP sends no heartbeat: after `heartbeat_timeout` it is killed and resumed."""
+    from tests.platform.support.server import clean_env
+
+    home = tmp_path / "home"
+    key = make_user(home, "alice")
+    server = start_server(home, env=clean_env(YOLOFORGE_SERVER_HEARTBEAT_TIMEOUT="45"))
+    c = client(server.url, key)
+    try:
+        setup_project(c, coco8_zip)
+        assert submit(c, "alice", "m4", epochs=2).status_code == 201
+        wait_epochs(c, "alice", "m4", 1, timeout=300)
+        [trainer] = _trainers(home)
+        trainer.suspend()  # SIGSTOP: alive, silent
+        j = wait_state(c, "alice", "m4", ENDED, timeout=400)
+        assert j["state"] == "completed", j
+        retry = next(t for t in j["transitions"] if t["to_state"] == "retrying")
+        assert "no heartbeat" in retry["reason"] and j["attempt"] == 2
+        _check_model(c, home, "m4", 2)
+    finally:
+        c.close()
+        server.stop()
+        for proc in _trainers(home):
+            proc.kill()

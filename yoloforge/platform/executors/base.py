@@ -36,17 +36,25 @@ class WorkerSpec:
     pool: Pool = field(default_factory=Pool)
     device: str | None = None
 
+    def job_json(self) -> dict[str, Any]:
+        """What job.json holds."""
+        return {"job_id": self.job_id, "attempt": self.attempt, "train_args": self.train_args,
+                "run_dir": str(self.run_dir)}  # fmt: skip
+
     def write(self) -> Path:
         """Write job.json into the job folder (the worker reads it)."""
-        from yoloforge.utils.io import atomic_write_text
+        return write_job(self.job_dir, self.job_json())
 
-        self.job_dir.mkdir(parents=True, exist_ok=True)
-        data = {"job_id": self.job_id, "attempt": self.attempt, "train_args": self.train_args,
-                "run_dir": str(self.run_dir)}  # fmt: skip
-        path = self.job_dir / JOB_FILE
-        atomic_write_text(path, json.dumps(data, indent=1))
-        (self.job_dir / PHASE_FILE).unlink(missing_ok=True)  # the last attempt's phase is not this one's
-        return path
+
+def write_job(job_dir: Path, data: dict[str, Any]) -> Path:
+    """Write job.json into `job_dir` and forget the last attempt's phases."""
+    from yoloforge.utils.io import atomic_write_text
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    path = job_dir / JOB_FILE
+    atomic_write_text(path, json.dumps(data, indent=1))
+    (job_dir / PHASE_FILE).unlink(missing_ok=True)  # the last attempt's phases are not this one's
+    return path
 
 
 @dataclass
@@ -57,6 +65,7 @@ class WorkerStatus:
     alive: bool
     exit_code: int | None = None
     phases: list[tuple[str, float]] = field(default_factory=list)
+    placement: dict[str, Any] | None = None  # where the executor placed it (Ray: the resources assigned)
 
 
 class Executor(Protocol):

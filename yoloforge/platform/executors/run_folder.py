@@ -1,8 +1,10 @@
-"""What the server learns from a local job's run folder, until the streaming client reports it (issue 11).
+"""What the server reads from a job's run folder: without the streaming service, all it learns; with it, a
+fallback when the worker ends (anything the stream has not delivered yet).
 
-`sync_metrics` stores each new results.csv row as the model's MetricRow (idempotent: an epoch already stored is
-kept), `store_weights` stores weights/last.pt and best.pt as the model's checkpoints when the worker ends.
-Both read files on this machine, so they apply to local workers (and to Ray workers on a shared file system).
+`sync_metrics` stores each new results.csv row as the model's MetricRow the way the streaming client does
+(epoch 0-based, the row without its `epoch` column; idempotent: an epoch already stored is kept);
+`store_weights` stores weights/last.pt and best.pt as the model's checkpoints when the worker ends (skipped
+when unchanged). Both read files on this machine: local workers, and Ray workers on a shared file system.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ def sync_metrics(session: Session, model: Model, run_dir: Path) -> int:
     have = set(session.scalars(select(MetricRow.epoch).where(MetricRow.model_id == model.id)))
     added = 0
     for row in rows:
-        epoch = int(row["epoch"])
+        epoch = int(row["epoch"]) - 1  # results.csv counts from 1; MetricRow.epoch is the trainer's 0-based index
         if epoch in have:
             continue
-        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items() if k != "epoch"}
         session.add(MetricRow(model_id=model.id, epoch=epoch, metrics=clean))
         added += 1
     if added:

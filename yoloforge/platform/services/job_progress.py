@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from yoloforge.platform.db import Job, utcnow
@@ -21,8 +22,6 @@ from yoloforge.platform.services import jobs
 
 STOPPED_CODES = (143, 130)  # the library's graceful stop (SIGTERM or a request; Ctrl-C)
 FORCE_AFTER = 60.0  # seconds after a graceful stop before the worker is killed
-# Until the streaming service reports heartbeats (issue 11), a live local process is the heartbeat.
-HEARTBEAT_FROM_PROCESS = True
 
 
 def run_dir(job: Job, jobs_dir: Path) -> Path:
@@ -37,11 +36,14 @@ def follow(runner: Any, session: Session, job: Job) -> None:
     status = executor.poll(job.handle)
     folder = run_dir(job, runner.settings.jobs_dir)
     now = utcnow()
+    if status.placement is not None and "placement" not in job.handle:
+        job.handle = {**job.handle, "placement": status.placement}
     if status.alive:
-        if HEARTBEAT_FROM_PROCESS:
+        if runner.heartbeat_from_process:
             job.heartbeat_at = now
         _phases(session, job, status.phases)
-        sync_metrics(session, job.model, folder)
+        if runner.heartbeat_from_process:  # no streaming service: the run folder is where epochs are learnt
+            sync_metrics(session, job.model, folder)
         silent = (now - (job.heartbeat_at or now)).total_seconds()
         if silent > runner.settings.heartbeat_timeout:
             executor.stop(job.handle, force=True)
@@ -50,7 +52,11 @@ def follow(runner: Any, session: Session, job: Job) -> None:
         _send_stop(executor, job, now)
         return
     _phases(session, job, status.phases)
-    sync_metrics(session, job.model, folder)
+    try:  # epochs the stream has not delivered yet (stored once either way)
+        with session.begin_nested():
+            sync_metrics(session, job.model, folder)
+    except IntegrityError:
+        pass  # the stream stored them meanwhile
     store_weights(session, runner.state.storage, job.model, folder)
     _ended(runner, session, job, status.exit_code)
 
@@ -71,7 +77,7 @@ def _send_stop(executor: Any, job: Job, now: dt.datetime) -> None:
         return
     sent = job.handle.get("stop_sent")
     if sent is None:
-        executor.stop(job.handle)
+        executor.stop(job.handle)  # raises when it could not be sent: the next poll tries again
         job.handle = {**job.handle, "stop_sent": now.timestamp()}
     elif now.timestamp() - sent > FORCE_AFTER:
         executor.stop(job.handle, force=True)
@@ -80,10 +86,8 @@ def _send_stop(executor: Any, job: Job, now: dt.datetime) -> None:
 def _ended(runner: Any, session: Session, job: Job, code: int | None) -> None:
     if code == 0:
         jobs.transition(session, job, jobs.COMPLETED, "training finished")
-    elif code in STOPPED_CODES and job.want in jobs.WANTS:
+    elif job.want in jobs.WANTS:  # ended after a stop, cancel or pause was asked: that is what it becomes
         jobs.transition(session, job, jobs.WANTS[job.want], job.reason or f"{job.want} requested")
-    elif job.want == "cancel":
-        jobs.transition(session, job, jobs.CANCELLED, job.reason or "cancelled")
     elif code is None or code < 0 or code in STOPPED_CODES:
         why = "the worker vanished" if code is None else f"the worker ended with exit code {code}"
         runner._worker_lost(session, job, why)

@@ -16,8 +16,9 @@ from yoloforge.platform.services.errors import Forbidden
 from yoloforge.platform.services.keys import KEY_PREFIX, SHOWN_PREFIX, hash_key, new_key
 from yoloforge.platform.services.principal import Principal
 
-# paths (besides the model's own) a job token may write to; the streaming service adds its ingestion prefix
-WRITE_PREFIXES: list[str] = []
+# paths (besides the model's own) a job token may write to: the streaming client's ingestion (issue 11), whose
+# runs attach to the job's model by YOLOFORGE_PLATFORM_MODEL
+WRITE_PREFIXES: list[str] = ["/api/v1/stream/"]
 
 
 def create_for_job(session: Session, job: Job) -> str:

@@ -91,6 +91,10 @@ class JobRunner:
         self.settings = state.settings
         self.catalog: Catalog = state.catalog
         self.executors: dict[str, Any] = {"local": LocalExecutor()}
+        from yoloforge.platform.services import job_runs
+
+        # with the streaming service, heartbeats are the run's events; without it, a live worker process
+        self.heartbeat_from_process = not job_runs.register()
         self._wake = threading.Event()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None

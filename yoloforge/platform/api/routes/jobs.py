@@ -8,9 +8,17 @@ from yoloforge.platform.api.deps import CurrentUser, SessionDep, StateDep, needs
 from yoloforge.platform.api.params import ModelPath, OwnerPath, ProjectPath
 from yoloforge.platform.db import Job
 from yoloforge.platform.schemas.jobs import JobCreate, JobPublic, SubmittedModel, TransitionPublic
-from yoloforge.platform.services import job_submit, jobs
+from yoloforge.platform.services import job_runs, job_submit, jobs
+from yoloforge.platform.services.errors import ServiceError
 from yoloforge.platform.services.models import find_model
 from yoloforge.platform.state import PlatformState
+
+
+class RemoteStopAsked(ServiceError):
+    """A remote model (trained on the user's machine) has no job: its run was asked to stop instead."""
+
+    status = 202
+
 
 router = APIRouter(prefix="/projects/{owner}/{project}/models", tags=["jobs"])
 
@@ -57,6 +65,8 @@ def get_job(
 def _end(session: SessionDep, state: PlatformState, principal: CurrentUser, path: tuple[str, str, str], want: str,
          ) -> JobPublic:  # fmt: skip
     model = find_model(session, principal, *path, write=True)
+    if want == "stop" and jobs.find_job(session, model) is None and job_runs.request_remote_stop(session, model):
+        raise RemoteStopAsked(f"stop sent to the remote run of model {model.name!r}")
     job = jobs.job_of(session, model)
     jobs.request_end(session, job, want, f"{want} requested by {principal.user.name}")
     session.commit()
