@@ -5,6 +5,7 @@ Importing this package registers every table on `Base.metadata`, which the migra
 
 from yoloforge.platform.db.accounts import ApiKey, BrowserSession, User
 from yoloforge.platform.db.base import Base, utcnow
+from yoloforge.platform.db.billing import BillingAccount, JobMeter, LedgerEntry, UsageRecord
 from yoloforge.platform.db.datasets import Dataset, DatasetVersion
 from yoloforge.platform.db.models import Checkpoint, MetricRow, Model
 from yoloforge.platform.db.projects import Project
@@ -12,13 +13,17 @@ from yoloforge.platform.db.projects import Project
 __all__ = [
     "ApiKey",
     "Base",
+    "BillingAccount",
     "BrowserSession",
     "Checkpoint",
     "Dataset",
     "DatasetVersion",
+    "JobMeter",
+    "LedgerEntry",
     "MetricRow",
     "Model",
     "Project",
+    "UsageRecord",
     "User",
     "utcnow",
 ]

@@ -5,7 +5,17 @@
 
 from __future__ import annotations
 
-from yoloforge.platform.api.routes import auth, datasets, health, keys, models, projects, users
+from yoloforge.platform.api.routes import auth, billing, datasets, health, keys, models, projects, users
 
-ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router]
+ROUTERS = [
+    health.router,
+    auth.router,
+    users.router,
+    keys.router,
+    projects.router,
+    datasets.router,
+    models.router,
+    billing.router,
+    billing.cost_router,
+]
 UPLOAD_ROUTERS = [datasets.upload_router]
