@@ -53,5 +53,4 @@ def job_facts(user, model, rate: str = "3.60", *, attempt: int = 1, job_id: int 
         gpu_type="test-gpu",
         rate_per_hour=Decimal(rate),
         attempt=attempt,
-        model_ref=f"{user.name}/p-{model.name}/{model.name}" if model is not None else "",
     )

@@ -116,7 +116,8 @@ def _locked_meter(session: Session, facts: JobFacts) -> JobMeter:
     )
     if meter is None:
         meter = JobMeter(
-            job_id=facts.job_id, account_id=facts.account_id, model_id=facts.model_id, model_ref=facts.model_ref,
+            job_id=facts.job_id, account_id=facts.account_id, model_id=facts.model_id,
+            model_ref=facts.model_ref or _model_ref(session, facts.model_id),
             gpu_type=facts.gpu_type, rate_microusd_per_hour=rate_micro(facts.rate_per_hour),
             pay_per_job=account.pay_per_job, attempt=facts.attempt, segment=0, state="queued", billed_us=0,
             charged_cents=0, paid_cents=0, paid_us=0,
@@ -124,6 +125,12 @@ def _locked_meter(session: Session, facts: JobFacts) -> JobMeter:
         session.add(meter)
         session.flush()
     return meter
+
+
+def _model_ref(session: Session, model_id: int | None) -> str:
+    """'owner/project/model' of a model (kept on billing rows: they outlive a deleted model)."""
+    model = session.get(Model, model_id) if model_id is not None else None
+    return "" if model is None else f"{model.project.owner.name}/{model.project.name}/{model.name}"
 
 
 def _charge(
