@@ -143,11 +143,11 @@ def test_estimate_is_a_range(client, alice) -> None:
     r = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json=body)
     assert r.status_code == 200, r.text
     e = r.json()
-    low, high = (Decimal(x) for x in e["seconds_per_epoch"])
+    low, high = Decimal(e["seconds_per_epoch"]["low"]), Decimal(e["seconds_per_epoch"]["high"])
     assert Decimal(0) < low < high and e["rate_per_hour"] == "0.74" and "derived" in e["basis"]
-    assert Decimal(e["cost"][0]) <= Decimal(e["cost"][1])
+    assert Decimal(e["cost"]["low"]) <= Decimal(e["cost"]["high"])
     big = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json={**body, "model": "yolo11x"}).json()
-    assert Decimal(big["seconds_per_epoch"][0]) > 25 * low  # 195 vs 6.5 GFLOPs
+    assert Decimal(big["seconds_per_epoch"]["low"]) > 25 * low  # 195 vs 6.5 GFLOPs
     bad = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json={**body, "model": "resnet50"})
     assert bad.status_code == 422 and "resnet50" in bad.json()["detail"]
     unknown = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json={**body, "gpu": "TPU v9"})

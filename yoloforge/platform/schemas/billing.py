@@ -93,8 +93,13 @@ class EstimateIn(BaseModel):
     images: int = Field(ge=1, le=100_000_000, description="Training images per epoch.")
 
 
+class Range(BaseModel):
+    low: Decimal
+    high: Decimal
+
+
 class EstimateOut(BaseModel):
-    """A range: the low end assumes the high utilisation, the high end the low one."""
+    """Ranges: the low end assumes the high utilisation, the high end the low one. Costs in USD."""
 
     gpu: str
     model: str
@@ -102,9 +107,9 @@ class EstimateOut(BaseModel):
     images: int
     imgsz: int
     rate_per_hour: Decimal
-    seconds_per_epoch: tuple[Decimal, Decimal]
-    seconds: tuple[Decimal, Decimal]
-    cost: tuple[Usd, Usd]
+    seconds_per_epoch: Range
+    seconds: Range
+    cost: Range
     basis: str = Field(description="How the figures were derived.")
 
 

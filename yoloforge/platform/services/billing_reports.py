@@ -79,7 +79,7 @@ def entries_between(session: Session, user_id: int, start: dt.date | None, end: 
     query = select(LedgerEntry).where(LedgerEntry.account_id == user_id)
     if start is not None:
         query = query.where(LedgerEntry.created_at >= _midnight(start))
-    if end is not None:
+    if end is not None and end < dt.date.max:
         query = query.where(LedgerEntry.created_at < _midnight(end + dt.timedelta(days=1)))
     return list(session.scalars(query.order_by(LedgerEntry.id)))
 

@@ -37,10 +37,10 @@ class BillingPolicy:
 
 
 def rate_of(gpu_type: Any) -> Decimal:
-    """The USD hourly rate of a GPU type: a Decimal/str/int itself, or its `rate_per_hour`/`hourly_rate`/`rate`."""
+    """The USD hourly rate of a GPU type: a Decimal/str/int itself, or its `rate_per_hour`/`hourly_usd`/... field."""
     if isinstance(gpu_type, (Decimal, str, int)):
         return Decimal(str(gpu_type))
-    for name in ("rate_per_hour", "hourly_rate", "rate"):
+    for name in ("rate_per_hour", "hourly_usd", "hourly_rate", "rate"):
         value = getattr(gpu_type, name, None)
         if value is not None:
             return Decimal(str(value))

@@ -102,7 +102,7 @@ def facts_of(job: Any) -> JobFacts:
         account_id=int(first("account_id", "user_id", "owner_id")),
         model_id=getattr(job, "model_id", None),
         gpu_type=str(first("gpu_type_name", "gpu_type", "gpu")),
-        rate_per_hour=Decimal(str(first("rate_per_hour", "hourly_rate", "rate"))),
+        rate_per_hour=Decimal(str(first("rate_per_hour", "hourly_usd", "hourly_rate", "rate"))),
         attempt=int(getattr(job, "attempt", 1) or 1),
         model_ref=str(getattr(job, "model_ref", "") or ""),
     )

@@ -24,6 +24,7 @@ from yoloforge.platform.schemas.billing import (
     EstimateOut,
     LedgerEntryPublic,
     ModelCost,
+    Range,
     UsagePublic,
 )
 from yoloforge.platform.schemas.common import Page
@@ -118,12 +119,17 @@ def post_estimate(body: EstimateIn) -> EstimateOut:
     """What training would cost: seconds per epoch, seconds and cost as a range (derived from FLOPs)."""
     rate = body.rate_per_hour if body.rate_per_hour is not None else estimates.docs_rate(body.gpu)
     e = estimates.estimate(body.gpu, rate, body.model, epochs=body.epochs, imgsz=body.imgsz, images=body.images)
-    q = Decimal("0.1")
     return EstimateOut(
         gpu=e.gpu_type, model=e.model, epochs=e.epochs, images=e.images, imgsz=e.imgsz, rate_per_hour=e.rate_per_hour,
-        seconds_per_epoch=tuple(Decimal(repr(s)).quantize(q) for s in e.seconds_per_epoch),
-        seconds=tuple(Decimal(repr(s)).quantize(q) for s in e.seconds), cost=e.cost, basis=e.basis,
+        seconds_per_epoch=_range(e.seconds_per_epoch), seconds=_range(e.seconds),
+        cost=Range(low=e.cost[0], high=e.cost[1]), basis=e.basis,
     )  # fmt: skip
+
+
+def _range(seconds: tuple[float, float]) -> Range:
+    """Float seconds (an estimate, not money) as Decimals with one decimal place."""
+    low, high = (Decimal(repr(s)).quantize(Decimal("0.1")) for s in seconds)
+    return Range(low=low, high=high)
 
 
 @router.post("/top-ups", status_code=201, **needs("admin"))
