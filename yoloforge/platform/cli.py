@@ -133,15 +133,21 @@ def cmd_create_key(settings: ServerSettings, user_name: str, scope: str, key_nam
 
 
 def cmd_top_up(settings: ServerSettings, user_name: str, amount: str, note: str) -> None:
-    from yoloforge.platform.services import accounts, ledger
+    from yoloforge.platform.services import accounts, billing_hooks, ledger
+    from yoloforge.platform.services.billing_rules import BillingPolicy
+
+    billing_hooks.register(BillingPolicy.from_settings(settings))
 
     state = _state(settings)
     try:
         with state.db.sessions() as session:
             user = accounts.get_user(session, user_name)
             entry = ledger.add_credit(session, user, "top_up", amount, note=note)
+            resumed = billing_hooks.after_top_up(session, user.id)
             print(f"added {ledger.format_usd(entry.amount_cents)} to {user.name}: balance "
                   f"{ledger.format_usd(entry.balance_after_cents)} (ledger entry {entry.id})")  # fmt: skip
+            if resumed:
+                print(f"resumed paused jobs {', '.join(map(str, resumed))} (auto-resume is on)")
     finally:
         state.close()
 

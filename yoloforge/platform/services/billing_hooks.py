@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from yoloforge.platform.services import billing_rules, metering
 
 _policy: list[billing_rules.BillingPolicy] = [billing_rules.BillingPolicy()]
-_wired: set[str] = set()
 
 
 def _module(name: str) -> Any | None:
@@ -36,11 +35,31 @@ def on_job_transition(session: Session, job: Any, transition: Any) -> None:
 
 
 def _pause(session: Session, model: Any, reason: str | None) -> None:
+    """jobs.pause for the model's running job (never raises into the ingestion transaction for an ended job)."""
     jobs = _module("jobs")
     if reason and jobs is not None:
         job = jobs.find_job(session, model)
-        if job is not None:
+        if job is not None and job.state == "running":
             jobs.pause(session, job, reason)
+
+
+def after_top_up(session: Session, user_id: int) -> list[int]:
+    """Resume the account's jobs paused for balance when it chose auto-resume and the balance now allows it.
+
+    Returns the job ids queued again; commits. Without jobs' service (before the merge) nothing is resumed.
+    """
+    jobs, db = _module("jobs"), importlib.import_module("yoloforge.platform.db")
+    job_table = getattr(db, "Job", None)
+    if jobs is None or job_table is None:
+        return []
+    resumed = []
+    for job_id in billing_rules.resumable_after_top_up(session, user_id, _policy[0]):
+        job = session.get(job_table, job_id)
+        if job is not None and job.state == "paused":
+            jobs.resume(session, job, "resumed after a top-up (auto-resume is on)")
+            resumed.append(job_id)
+    session.commit()
+    return resumed
 
 
 def on_run_start(session: Session, model: Any, event: Any) -> None:
@@ -57,15 +76,15 @@ def on_epoch(session: Session, model: Any, event: Any) -> None:
 
 
 def register(policy: billing_rules.BillingPolicy) -> set[str]:
-    """Register the handlers once per process (the policy is updated on every call); returns what is wired."""
+    """Register the handlers (again after a registry's reset; the policy is updated); returns what is wired."""
     _policy[0] = policy
-    job_hooks, run_hooks = _module("job_hooks"), _module("run_hooks")
-    if job_hooks is not None and "jobs" not in _wired:
+    job_hooks, run_hooks, wired = _module("job_hooks"), _module("run_hooks"), set()
+    if job_hooks is not None:  # both registries ignore a handler registered twice
         job_hooks.on_transition(on_job_transition)
         job_hooks.set_start_gate(gate)
-        _wired.add("jobs")
-    if run_hooks is not None and "stream" not in _wired:
+        wired.add("jobs")
+    if run_hooks is not None:
         run_hooks.on_run_event("start", on_run_start)
         run_hooks.on_run_event("epoch", on_epoch)
-        _wired.add("stream")
-    return set(_wired)
+        wired.add("stream")
+    return wired

@@ -28,7 +28,15 @@ from yoloforge.platform.schemas.billing import (
     UsagePublic,
 )
 from yoloforge.platform.schemas.common import Page
-from yoloforge.platform.services import accounts, billing_reports, billing_rules, estimates, ledger, models
+from yoloforge.platform.services import (
+    accounts,
+    billing_hooks,
+    billing_reports,
+    billing_rules,
+    estimates,
+    ledger,
+    models,
+)
 from yoloforge.platform.services.errors import NotFound
 from yoloforge.platform.services.principal import Principal
 
@@ -150,6 +158,7 @@ def _credit(session: Session, principal: Principal, body: CreditIn, kind: str) -
     entry = ledger.add_credit(
         session, user, kind, body.amount, note=body.note, actor=principal.user, key=key, job_id=body.job_id
     )
+    billing_hooks.after_top_up(session, user.id)
     return entry_public(entry)
 
 
