@@ -1,6 +1,7 @@
 """Billing of cloud jobs with a real server process and a paid test GPU type served by the local `cpu` pool:
-the start minimum refuses with the balance and the amount needed, an admin top-up lets the job start, and the
-job's charges add up to rate x measured running seconds within a cent.
+the start minimum refuses with the balance and the amount needed, an admin top-up lets the job start, the
+job's charges add up to rate x measured running seconds within a cent; a job killed before its first epoch
+costs $0; a pay-per-job account pays once, at completion.
 
 Needs the jobs service (issue 12): until h/jobs is merged this module skips; it was run green on a scratch
 merge of h/billing with h/jobs (0004 chained after 0003).
@@ -58,6 +59,61 @@ def test_paid_job_is_gated_then_charged_for_its_running_time(tmp_path: Path, coc
             Decimal("0.001")
         )
         assert c.get("/billing").json()["balance"] == str(Decimal("15.00") - total)
+    finally:
+        c.close()
+        admin.close()
+        server.stop()
+
+
+def _trainer_pids(home: Path) -> list[int]:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            cmd = proc.info["cmdline"] or []
+            if "yoloforge" in cmd and "train" in cmd and str(home) in (proc.info["cwd"] or ""):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_crash_before_the_first_epoch_is_free_and_pay_per_job_pays_once(tmp_path: Path, coco8_zip: Path) -> None:
+    import os
+    import signal
+    import time
+
+    home = tmp_path / "home"
+    key = make_user(home, "alice")
+    admin_key = make_user(home, "root", admin=True)
+    catalog = tmp_path / "gpus.yaml"
+    catalog.write_text(CATALOG)
+    server = start_server(home, "--gpu-catalog", str(catalog), env=clean_env(YOLOFORGE_SERVER_MAX_RESTARTS="0"))
+    c, admin = client(server.url, key), client(server.url, admin_key)
+    try:
+        setup_project(c, coco8_zip)
+        assert submit(c, "alice", "crash", gpu="cpu-paid", imgsz=320).status_code == 201
+        wait_state(c, "alice", "crash", {"running"}, timeout=300)
+        deadline = time.monotonic() + 60
+        while not (pids := _trainer_pids(home)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/projects/alice/demo/models/crash").json()["epochs_done"] == 0
+        os.kill(pids[0], signal.SIGKILL)
+        j = wait_state(c, "alice", "crash", {"completed", "failed", "stopped", "cancelled", "paused"}, timeout=120)
+        assert j["state"] == "failed", j
+        assert c.get("/billing").json()["balance"] == "5.00"  # the running time before the crash is free
+        assert c.get("/projects/alice/demo/models/crash/cost").json()["total_cost"] == "0.00"
+        r = admin.patch("/billing/accounts/alice", json={"pay_per_job": True})
+        assert r.status_code == 200 and r.json()["pay_per_job"] is True
+        assert submit(c, "alice", "ppj", gpu="cpu-paid").status_code == 201
+        j = wait_state(c, "alice", "ppj", {"completed", "failed", "stopped", "cancelled", "paused"}, timeout=400)
+        assert j["state"] == "completed", j
+        entries = c.get("/billing/ledger").json()["items"]
+        payments = [e for e in entries if e["kind"] in ("charge", "payment")]
+        assert [e["kind"] for e in payments] == ["payment"]  # one row, at completion
+        cost = c.get("/projects/alice/demo/models/ppj/cost").json()
+        assert Decimal(payments[0]["amount"]) == -Decimal(cost["total_cost"]) != 0
     finally:
         c.close()
         admin.close()
