@@ -138,7 +138,10 @@ def test_model_cost_is_for_its_owner_only(app, client, alice, bob) -> None:
     assert client.get("/api/v1/billing", headers=bob.auth()).json()["balance"] == "5.00"  # bob paid nothing
 
 
-def test_estimate_is_a_range(client, alice) -> None:
+def test_estimate_is_a_range(client, alice, coco8_zip) -> None:
+    from tests.platform.conftest import upload
+
+    assert upload(client, alice, coco8_zip, "coco8").status_code == 201
     body = {"gpu": "RTX 4090", "model": "yolo11n", "epochs": 100, "imgsz": 640, "images": 5000}
     r = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json=body)
     assert r.status_code == 200, r.text
@@ -152,3 +155,11 @@ def test_estimate_is_a_range(client, alice) -> None:
     assert bad.status_code == 422 and "resnet50" in bad.json()["detail"]
     unknown = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json={**body, "gpu": "TPU v9"})
     assert unknown.status_code == 422 and "TPU v9" in unknown.json()["detail"]
+    by_data = {"gpu": "cpu", "model": "yolo11n", "epochs": 3, "imgsz": 64, "dataset": "alice/coco8:1"}
+    r = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json=by_data)
+    assert r.status_code == 200 and r.json()["images"] == 4 and r.json()["cost"]["high"] == "0.00"  # coco8: 4 train
+    r = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json={**by_data, "dataset": "bob/x"})
+    assert r.status_code == 404
+    none = {k: v for k, v in by_data.items() if k != "dataset"}
+    r = client.post("/api/v1/billing/estimate", headers=alice.auth("read"), json=none)
+    assert r.status_code == 422 and r.json()["detail"].startswith("give images")

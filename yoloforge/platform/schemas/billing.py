@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -81,6 +81,8 @@ class AccountPublic(BaseModel):
 
 
 class EstimateIn(BaseModel):
+    """Give `images` (training images per epoch) or `dataset` (owner/name[:version], its train split)."""
+
     model_config = example({"gpu": "RTX 4090", "model": "yolo11n", "epochs": 100, "imgsz": 640, "images": 5000})
 
     gpu: str = Field(min_length=1, max_length=64, description="GPU type name from GET /api/v1/gpus.")
@@ -90,7 +92,11 @@ class EstimateIn(BaseModel):
     model: str = Field("yolo11n", min_length=1, max_length=64, description="yolo11n..x or yolov8n..x.")
     epochs: int = Field(100, ge=1, le=100_000)
     imgsz: int = Field(640, ge=32, le=8192)
-    images: int = Field(ge=1, le=100_000_000, description="Training images per epoch.")
+    images: int | None = Field(None, ge=1, le=100_000_000, description="Training images per epoch.")
+    dataset: str | None = Field(
+        None, max_length=140, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(:\d{1,9})?$",
+        description="owner/name[:version] instead of images: its train split is counted.",
+    )  # fmt: skip
 
 
 class Range(BaseModel):
@@ -111,6 +117,20 @@ class EstimateOut(BaseModel):
     seconds: Range
     cost: Range
     basis: str = Field(description="How the figures were derived.")
+
+    @classmethod
+    def of(cls, e: Any) -> EstimateOut:
+        """From services.estimates.Estimate (seconds are estimates: one decimal place)."""
+
+        def seconds(pair: tuple[float, float]) -> Range:
+            low, high = (Decimal(repr(s)).quantize(Decimal("0.1")) for s in pair)
+            return Range(low=low, high=high)
+
+        return cls(
+            gpu=e.gpu_type, model=e.model, epochs=e.epochs, images=e.images, imgsz=e.imgsz,
+            rate_per_hour=e.rate_per_hour, seconds_per_epoch=seconds(e.seconds_per_epoch), seconds=seconds(e.seconds),
+            cost=Range(low=e.cost[0], high=e.cost[1]), basis=e.basis,
+        )  # fmt: skip
 
 
 class UsagePublic(PublicModel):

@@ -17,6 +17,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from yoloforge.platform.services.errors import Invalid
 from yoloforge.platform.services.metering import cost_cents, rate_micro
@@ -125,7 +126,7 @@ def estimate(
     per_epoch = (work / (peak * UTILISATION[1]), work / (peak * UTILISATION[0]))
     total = (per_epoch[0] * epochs, per_epoch[1] * epochs)
     micro = rate_micro(Decimal(str(rate_per_hour)))
-    cost = tuple(Decimal(cost_cents(micro, math.ceil(s * 1e6))) / 100 for s in total)
+    cost = tuple((Decimal(cost_cents(micro, math.ceil(s * 1e6))) / 100).quantize(Decimal("0.01")) for s in total)
     basis = (
         f"derived: {images} images x 3 x {model_gflops(model, imgsz):.1f} GFLOPs (imgsz={imgsz}) / "
         f"({peak_tflops(gpu_type):g} TFLOP/s peak x {UTILISATION[0]:.0%}-{UTILISATION[1]:.0%} utilisation)"
@@ -135,3 +136,18 @@ def estimate(
         rate_per_hour=Decimal(str(rate_per_hour)), seconds_per_epoch=per_epoch, seconds=total,
         cost=(cost[0], cost[1]), basis=basis,
     )  # fmt: skip
+
+
+def train_images(version: Any) -> int:
+    """Training images per epoch of a DatasetVersion: its report's train split, else all its images."""
+    split = (version.report or {}).get("splits", {}).get("train") or {}
+    return int(split.get("images") or version.images)
+
+
+def estimate_for(gpu_type: Any, model: str, *, epochs: int, imgsz: int, version: Any) -> Estimate:
+    """The estimate of a submission (what jobs' `POST .../models` with dry_run=true returns): `gpu_type` from
+    the catalog (its `name` and hourly rate), `version` the DatasetVersion trained on."""
+    from yoloforge.platform.services.billing_rules import rate_of
+
+    name = str(getattr(gpu_type, "name", gpu_type))
+    return estimate(name, rate_of(gpu_type), model, epochs=epochs, imgsz=imgsz, images=train_images(version))

@@ -24,7 +24,6 @@ from yoloforge.platform.schemas.billing import (
     EstimateOut,
     LedgerEntryPublic,
     ModelCost,
-    Range,
     UsagePublic,
 )
 from yoloforge.platform.schemas.common import Page
@@ -33,11 +32,12 @@ from yoloforge.platform.services import (
     billing_hooks,
     billing_reports,
     billing_rules,
+    datasets,
     estimates,
     ledger,
     models,
 )
-from yoloforge.platform.services.errors import NotFound
+from yoloforge.platform.services.errors import Invalid, NotFound
 from yoloforge.platform.services.principal import Principal
 
 router = APIRouter(prefix="/billing", tags=["billing"])
@@ -123,21 +123,22 @@ def get_report(
 
 
 @router.post("/estimate", **needs("read"))
-def post_estimate(body: EstimateIn) -> EstimateOut:
-    """What training would cost: seconds per epoch, seconds and cost as a range (derived from FLOPs)."""
+def post_estimate(body: EstimateIn, principal: CurrentUser, session: SessionDep) -> EstimateOut:
+    """What training would cost: seconds per epoch, seconds and cost as ranges (derived from FLOPs)."""
     rate = body.rate_per_hour if body.rate_per_hour is not None else estimates.docs_rate(body.gpu)
-    e = estimates.estimate(body.gpu, rate, body.model, epochs=body.epochs, imgsz=body.imgsz, images=body.images)
-    return EstimateOut(
-        gpu=e.gpu_type, model=e.model, epochs=e.epochs, images=e.images, imgsz=e.imgsz, rate_per_hour=e.rate_per_hour,
-        seconds_per_epoch=_range(e.seconds_per_epoch), seconds=_range(e.seconds),
-        cost=Range(low=e.cost[0], high=e.cost[1]), basis=e.basis,
-    )  # fmt: skip
-
-
-def _range(seconds: tuple[float, float]) -> Range:
-    """Float seconds (an estimate, not money) as Decimals with one decimal place."""
-    low, high = (Decimal(repr(s)).quantize(Decimal("0.1")) for s in seconds)
-    return Range(low=low, high=high)
+    if body.dataset is not None:
+        owner, _, rest = body.dataset.partition("/")
+        name, _, number = rest.partition(":")
+        version = datasets.find_version(
+            datasets.find_dataset(session, principal, owner, name), int(number) if number else None
+        )
+        images = estimates.train_images(version)
+    elif body.images is not None:
+        images = body.images
+    else:
+        raise Invalid("give images (training images per epoch) or dataset (owner/name[:version])", field="images")
+    e = estimates.estimate(body.gpu, rate, body.model, epochs=body.epochs, imgsz=body.imgsz, images=images)
+    return EstimateOut.of(e)
 
 
 @router.post("/top-ups", status_code=201, **needs("admin"))
