@@ -62,8 +62,19 @@ def after_top_up(session: Session, user_id: int) -> list[int]:
     return resumed
 
 
+def _lock_job(session: Session, model: Any) -> None:
+    """Lock the model's job row first, so every path takes job then account (a transition does the same): two
+    transactions never wait on each other in opposite orders (PostgreSQL; SQLite has one writer anyway)."""
+    jobs = _module("jobs")
+    if jobs is not None:
+        job = jobs.find_job(session, model)
+        if job is not None:
+            session.refresh(job, with_for_update=True)
+
+
 def on_run_start(session: Session, model: Any, event: Any) -> None:
     """The run-start event marks where the first epoch began (the `setup` row ends there)."""
+    _lock_job(session, model)
     metering.on_run_start(session, model, event.received_at)
 
 
@@ -71,6 +82,7 @@ def on_epoch(session: Session, model: Any, event: Any) -> None:
     """Charge the epoch at the server's receive time; pause the job when the balance cannot cover another."""
     if event.epoch is None:
         return
+    _lock_job(session, model)
     out = metering.on_epoch_end(session, model, int(event.epoch), event.received_at)
     _pause(session, model, out.pause_reason)
 
