@@ -118,3 +118,56 @@ def test_crash_before_the_first_epoch_is_free_and_pay_per_job_pays_once(tmp_path
         c.close()
         admin.close()
         server.stop()
+
+
+PRICEY = CATALOG.replace('hourly_usd: "36.00"', 'hourly_usd: "3600.00"')  # $1 per running second
+
+
+def test_out_of_credit_pauses_then_resumes_after_a_top_up(tmp_path: Path, coco8_zip: Path) -> None:
+    """Needs streaming too (epoch events reach billing through run hooks). On a scratch merge of billing, jobs
+    and stream (22:45 UTC) the worker's events were refused (403 for the per-job token), so no epoch reached
+    billing and the job completed unpaused: this test is the acceptance check of that seam."""
+    pytest.importorskip("yoloforge.platform.services.run_hooks", reason="streaming (issue 11) is not merged yet")
+    home = tmp_path / "home"
+    key = make_user(home, "alice")
+    admin_key = make_user(home, "root", admin=True)
+    catalog = tmp_path / "gpus.yaml"
+    catalog.write_text(PRICEY)
+    server = start_server(home, "--gpu-catalog", str(catalog))
+    c, admin = client(server.url, key), client(server.url, admin_key)
+    ended = {"completed", "failed", "stopped", "cancelled", "paused"}
+    try:
+        setup_project(c, coco8_zip)
+        assert c.patch("/billing", json={"auto_resume": True}).json()["auto_resume"] is True
+        assert submit(c, "alice", "m", gpu="cpu-paid", epochs=3).status_code == 201
+        j = wait_state(c, "alice", "m", ended, timeout=400)
+        assert j["state"] == "paused", j
+        assert "cannot cover the next epoch" in j["transitions"][-1]["reason"], j["transitions"][-1]
+        done = c.get("/projects/alice/demo/models/m").json()["epochs_done"]
+        assert 1 <= done < 3
+        balance = Decimal(c.get("/billing").json()["balance"])
+        epoch_costs = [-Decimal(e["amount"]) for e in c.get("/billing/ledger").json()["items"] if e["kind"] == "charge"]
+        assert balance >= -max(epoch_costs)  # below zero by at most one epoch's cost
+        r = admin.post("/billing/top-ups", json={"user": "alice", "amount": "500"})
+        assert r.status_code == 201
+        j = wait_state(c, "alice", "m", {"completed", "failed", "stopped", "cancelled"}, timeout=400)
+        assert j["state"] == "completed", j
+        m = c.get("/projects/alice/demo/models/m").json()
+        assert [r["epoch"] for r in m["metrics"]] == [1, 2, 3]  # every epoch once
+        running, start = Decimal(0), None
+        for t in j["transitions"]:
+            at = dt.datetime.fromisoformat(t["at"])
+            if t["to_state"] == "running":
+                start = at
+            elif start is not None:
+                running += Decimal(str((at - start).total_seconds()))
+                start = None
+        cost = c.get("/projects/alice/demo/models/m/cost").json()
+        assert {r["epoch"] for r in cost["rows"] if r["kind"] == "epoch"} == {1, 2, 3}
+        assert abs(Decimal(cost["total_cost"]) - Decimal("3600") * running / 3600) <= Decimal("0.01")
+        charges = [e for e in c.get("/billing/ledger?limit=200").json()["items"] if e["kind"] == "charge"]
+        assert -sum(Decimal(e["amount"]) for e in charges) == Decimal(cost["total_cost"])
+    finally:
+        c.close()
+        admin.close()
+        server.stop()
