@@ -102,9 +102,8 @@ def test_csv_report_equals_the_ledger(app, client, alice) -> None:
         assert int(row["entry"]) == entry["id"] and row["kind"] == entry["kind"]
         assert Decimal(row["amount_usd"]) == Decimal(entry["amount"])
         assert Decimal(row["balance_usd"]) == Decimal(entry["balance_after"])
-        assert dt.datetime.fromisoformat(row["date"]) == dt.datetime.fromisoformat(entry["created_at"]).replace(
-            microsecond=0
-        )
+        created = dt.datetime.fromisoformat(entry["created_at"]).astimezone(dt.timezone.utc)
+        assert row["date_utc"] == created.strftime("%Y-%m-%d %H:%M:%S")
         assert row["epoch"] == ("" if entry["epoch"] is None else str(entry["epoch"]))
         assert row["seconds"] == ("" if entry["seconds"] is None else str(Decimal(entry["seconds"])))
     charges = [row for row in rows if row["kind"] == "charge"]

@@ -16,7 +16,7 @@ from yoloforge.platform.db import BillingAccount, LedgerEntry, Model, UsageRecor
 from yoloforge.platform.services import ledger
 
 CSV_COLUMNS = (
-    "date", "entry", "kind", "description", "job", "model", "gpu_type", "epoch", "seconds",
+    "date_utc", "entry", "kind", "description", "job", "model", "gpu_type", "epoch", "seconds",
     "rate_usd_per_hour", "amount_usd", "balance_usd",
 )  # fmt: skip
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would evaluate a text cell starting so (OWASP)
@@ -108,9 +108,10 @@ def rate_text(rate_microusd: int | None) -> str:
 
 
 def csv_row(e: LedgerEntry) -> list[str]:
-    """One ledger entry as report cells: ISO 8601 UTC date, plain decimals, text made formula-safe."""
+    """One ledger entry as report cells: the UTC time as ISO 8601 with a space ('2026-11-02 09:00:00', which
+    spreadsheets read as a date and time), plain decimals, text made formula-safe."""
     return [
-        e.created_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+        e.created_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         str(e.id), e.kind, safe_text(e.note), "" if e.job_id is None else str(e.job_id), safe_text(e.model_ref),
         safe_text(e.gpu_type or ""), "" if e.epoch is None else str(e.epoch), seconds_text(e.duration_us),
         rate_text(e.rate_microusd_per_hour), str(ledger.usd(e.amount_cents)), str(ledger.usd(e.balance_after_cents)),
