@@ -124,10 +124,13 @@ PRICEY = CATALOG.replace('hourly_usd: "36.00"', 'hourly_usd: "3600.00"')  # $1 p
 
 
 def test_out_of_credit_pauses_then_resumes_after_a_top_up(tmp_path: Path, coco8_zip: Path) -> None:
-    """Needs streaming too (epoch events reach billing through run hooks). On a scratch merge of billing, jobs
-    and stream (22:45 UTC) the worker's events were refused (403 for the per-job token), so no epoch reached
-    billing and the job completed unpaused: this test is the acceptance check of that seam."""
-    pytest.importorskip("yoloforge.platform.services.run_hooks", reason="streaming (issue 11) is not merged yet")
+    """Needs the worker's stream events to reach the job's model (epochs reach billing through run hooks). On
+    main at 23:25 UTC the per-job token may not write to stream's ingestion (403), and with that allowed (a
+    scratch change) ingestion made a separate remote model: this test is the acceptance check of that seam."""
+    from yoloforge.platform.services import job_tokens
+
+    if not any(p.startswith("/api/v1/stream") for p in job_tokens.WRITE_PREFIXES):
+        pytest.skip("a job token may not write stream events yet (job_tokens.WRITE_PREFIXES): no epoch reaches billing")
     home = tmp_path / "home"
     key = make_user(home, "alice")
     admin_key = make_user(home, "root", admin=True)

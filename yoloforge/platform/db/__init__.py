@@ -7,8 +7,12 @@ from yoloforge.platform.db.accounts import ApiKey, BrowserSession, User
 from yoloforge.platform.db.base import Base, utcnow
 from yoloforge.platform.db.billing import BillingAccount, JobMeter, LedgerEntry, UsageRecord
 from yoloforge.platform.db.datasets import Dataset, DatasetVersion
+from yoloforge.platform.db.exports import Export
+from yoloforge.platform.db.jobs import Job, JobQuota, JobTransition, SchedulerLock
 from yoloforge.platform.db.models import Checkpoint, MetricRow, Model
+from yoloforge.platform.db.notifications import Notification, NotificationSettings, Webhook, WebhookDelivery
 from yoloforge.platform.db.projects import Project
+from yoloforge.platform.db.stream import ModelEvent, Run, Upload
 
 __all__ = [
     "ApiKey",
@@ -18,12 +22,24 @@ __all__ = [
     "Checkpoint",
     "Dataset",
     "DatasetVersion",
+    "Export",
+    "Job",
     "JobMeter",
+    "JobQuota",
+    "JobTransition",
     "LedgerEntry",
     "MetricRow",
     "Model",
+    "ModelEvent",
+    "Notification",
+    "NotificationSettings",
     "Project",
+    "Run",
+    "SchedulerLock",
+    "Upload",
     "UsageRecord",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "utcnow",
 ]

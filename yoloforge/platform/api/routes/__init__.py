@@ -5,17 +5,24 @@
 
 from __future__ import annotations
 
-from yoloforge.platform.api.routes import auth, billing, datasets, health, keys, models, projects, users
+from yoloforge.platform.api.routes import (
+    auth,
+    billing,
+    datasets,
+    exports,
+    gpus,
+    health,
+    jobs,
+    keys,
+    live,
+    models,
+    notifications,
+    projects,
+    stream,
+    users,
+)
 
-ROUTERS = [
-    health.router,
-    auth.router,
-    users.router,
-    keys.router,
-    projects.router,
-    datasets.router,
-    models.router,
-    billing.router,
-    billing.cost_router,
-]
-UPLOAD_ROUTERS = [datasets.upload_router]
+ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
+           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router,
+           billing.router, billing.cost_router]  # fmt: skip
+UPLOAD_ROUTERS = [datasets.upload_router, stream.upload_router]

@@ -2,7 +2,7 @@
 usage records, job meters. Triggers refuse UPDATE and DELETE on the two append-only tables.
 
 Revision ID: 0004
-Revises: 0001 (re-chained after 0003 when the branches merge)
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
