@@ -31,9 +31,12 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     from yoloforge.platform.api.limits import JsonTooLarge
     from yoloforge.platform.api.routes import ROUTERS, UPLOAD_ROUTERS
     from yoloforge.platform.db.migrate import upgrade
+    from yoloforge.platform.services import billing_hooks
+    from yoloforge.platform.services.billing_rules import BillingPolicy
     from yoloforge.platform.state import PlatformState
 
     settings = settings or ServerSettings()
+    billing_hooks.register(BillingPolicy.from_settings(settings))
     state = PlatformState.build(settings)
     if migrate:
         upgrade(state.db.engine)

@@ -43,6 +43,7 @@ def coco8_zip() -> bytes:
 def ensure_demo(state: PlatformState) -> list[str]:
     """Create the demo admin and dataset if missing; returns lines to print (the password only when created)."""
     from yoloforge.platform.services import accounts, datasets
+    from yoloforge.platform.services.billing_rules import BillingPolicy
     from yoloforge.platform.services.principal import Principal, session_scopes
 
     lines = []
@@ -50,7 +51,8 @@ def ensure_demo(state: PlatformState) -> list[str]:
         admin = session.scalar(select(User).where(User.name == DEMO_ADMIN))
         if admin is None:
             password = secrets.token_urlsafe(12)
-            admin = accounts.create_user(session, DEMO_ADMIN, password, is_admin=True)
+            welcome = BillingPolicy.from_settings(state.settings).welcome_cents
+            admin = accounts.create_user(session, DEMO_ADMIN, password, is_admin=True, welcome_cents=welcome)
             lines.append(f"created admin account '{DEMO_ADMIN}' with password: {password}  (shown once: note it)")
         else:
             lines.append(f"admin account '{DEMO_ADMIN}' exists (its password was printed when it was created)")

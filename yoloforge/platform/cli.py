@@ -5,6 +5,7 @@
     yoloforge server migrate [--home DIR] [--database-url URL]
     yoloforge server create-user NAME [--admin]          # the password is read from stdin
     yoloforge server create-key USER [--scope train] [--name NAME]   # prints the key, once
+    yoloforge server top-up USER AMOUNT [--note TEXT]     # adds USD credit (there is no card processor)
 
 Every option can also come from YOLOFORGE_SERVER_<OPTION> (e.g. YOLOFORGE_SERVER_DATABASE_URL).
 Errors are one line on stderr with exit code 2.
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--scope", choices=("read", "train", "admin"), default="train")
     key.add_argument("--name", default="cli", help="what the key is for (shown in key lists)")
     _location_args(key)
+    top = sub.add_parser("top-up", help="add credit (USD) to an account's balance; there is no card processor")
+    top.add_argument("user", help="the account to credit")
+    top.add_argument("amount", help="USD, e.g. 10 or 12.50")
+    top.add_argument("--note", default="top-up from the command line", help="shown in the ledger and the report")
+    _location_args(top)
     return parser
 
 
@@ -104,12 +110,14 @@ def cmd_migrate(settings: ServerSettings) -> None:
 
 def cmd_create_user(settings: ServerSettings, name: str, admin: bool) -> None:
     from yoloforge.platform.services import accounts
+    from yoloforge.platform.services.billing_rules import BillingPolicy
 
     password = read_password(name)
     state = _state(settings)
     try:
         with state.db.sessions() as session:
-            user = accounts.create_user(session, name, password, is_admin=admin)
+            welcome = BillingPolicy.from_settings(settings).welcome_cents
+            user = accounts.create_user(session, name, password, is_admin=admin, welcome_cents=welcome)
             print(f"created {'admin ' if user.is_admin else ''}user {user.name}")
     finally:
         state.close()
@@ -126,6 +134,26 @@ def cmd_create_key(settings: ServerSettings, user_name: str, scope: str, key_nam
     finally:
         state.close()
     print(key)
+
+
+def cmd_top_up(settings: ServerSettings, user_name: str, amount: str, note: str) -> None:
+    from yoloforge.platform.services import accounts, billing_hooks, ledger
+    from yoloforge.platform.services.billing_rules import BillingPolicy
+
+    billing_hooks.register(BillingPolicy.from_settings(settings))
+
+    state = _state(settings)
+    try:
+        with state.db.sessions() as session:
+            user = accounts.get_user(session, user_name)
+            entry = ledger.add_credit(session, user, "top_up", amount, note=note)
+            resumed = billing_hooks.after_top_up(session, user.id)
+            print(f"added {ledger.format_usd(entry.amount_cents)} to {user.name}: balance "
+                  f"{ledger.format_usd(entry.balance_after_cents)} (ledger entry {entry.id})")  # fmt: skip
+            if resumed:
+                print(f"resumed paused jobs {', '.join(map(str, resumed))} (auto-resume is on)")
+    finally:
+        state.close()
 
 
 def check_port(host: str, port: int) -> None:
@@ -173,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd_create_user(settings, args.name, args.admin)
         elif args.command == "create-key":
             cmd_create_key(settings, args.user, args.scope, args.name)
+        elif args.command == "top-up":
+            cmd_top_up(settings, args.user, args.amount, args.note)
         else:
             cmd_serve(settings, args.demo)
     except (CommandError, ServiceError, CatalogError) as e:

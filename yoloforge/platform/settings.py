@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -49,6 +50,13 @@ class ServerSettings(BaseSettings):
     max_zip_entries: int = Field(500_000, ge=1, description="Most entries in one archive.")
     verify_workers: int = Field(0, ge=0, le=256, description="Processes verifying a large upload; 0: one per core.")
     key_touch_seconds: int = Field(60, ge=0, description="An API key's last-used time is written at most this often.")
+    welcome_credit: Decimal = Field(
+        Decimal("5.00"), ge=0, le=100_000, decimal_places=2, description="USD granted to each new account, once."
+    )
+    min_start_balance: Decimal = Field(
+        Decimal("5.00"), ge=0, le=100_000, decimal_places=2,
+        description="USD an account needs to start or resume a job on a paid GPU type (unless it pays per job).",
+    )  # fmt: skip
     # --- cloud training jobs (issue 12) ---
     gpu_catalog: Path | None = Field(None, description="GPU catalog YAML; default: the packaged gpus.yaml.")
     ray_address: str | None = Field(None, description="Ray cluster address for pools with executor: ray.")

@@ -23,6 +23,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     for status, text in (
         (400, "Malformed request"),
         (401, "No credentials, or credentials not valid"),
+        (402, "Balance too low: the detail names the balance and the amount needed"),
         (403, "A scope is missing, or the resource is someone else's"),
         (404, "Not found (or private to another account)"),
         (409, "Name taken"),

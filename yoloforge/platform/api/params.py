@@ -15,3 +15,4 @@ ModelPath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64, description
 CheckpointKind = Annotated[
     str, Path(pattern=r"^(last|best|final|epoch\d{1,6})$", description="last, best, final or epochN.")
 ]
+UserPath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64, description="An account's user name.")]

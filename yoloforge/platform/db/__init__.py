@@ -5,6 +5,7 @@ Importing this package registers every table on `Base.metadata`, which the migra
 
 from yoloforge.platform.db.accounts import ApiKey, BrowserSession, User
 from yoloforge.platform.db.base import Base, utcnow
+from yoloforge.platform.db.billing import BillingAccount, JobMeter, LedgerEntry, UsageRecord
 from yoloforge.platform.db.datasets import Dataset, DatasetVersion
 from yoloforge.platform.db.exports import Export
 from yoloforge.platform.db.jobs import Job, JobQuota, JobTransition, SchedulerLock
@@ -16,14 +17,17 @@ from yoloforge.platform.db.stream import ModelEvent, Run, Upload
 __all__ = [
     "ApiKey",
     "Base",
+    "BillingAccount",
     "BrowserSession",
     "Checkpoint",
     "Dataset",
     "DatasetVersion",
     "Export",
     "Job",
+    "JobMeter",
     "JobQuota",
     "JobTransition",
+    "LedgerEntry",
     "MetricRow",
     "Model",
     "ModelEvent",
@@ -33,6 +37,7 @@ __all__ = [
     "Run",
     "SchedulerLock",
     "Upload",
+    "UsageRecord",
     "User",
     "Webhook",
     "WebhookDelivery",

@@ -53,8 +53,11 @@ def check_name(name: str, field: str = "name") -> str:
     return name
 
 
-def create_user(session: Session, name: str, password: str, *, is_admin: bool = False) -> User:
-    """A new account; Conflict when the name is taken (names compare case-insensitively)."""
+def create_user(
+    session: Session, name: str, password: str, *, is_admin: bool = False, welcome_cents: int | None = None
+) -> User:
+    """A new account with its welcome credit (`welcome_cents`, default $5; billing_rules); Conflict when the name
+    is taken (names compare case-insensitively)."""
     check_name(name)
     if len(password) < MIN_PASSWORD:
         raise Invalid(f"password is too short: use at least {MIN_PASSWORD} characters", field="password")
@@ -63,6 +66,10 @@ def create_user(session: Session, name: str, password: str, *, is_admin: bool = 
     user = User(name=name, password_hash=hash_password(password), is_admin=is_admin)
     session.add(user)
     session.commit()
+    from yoloforge.platform.services import billing_rules, ledger
+
+    welcome = billing_rules.DEFAULT_WELCOME_CENTS if welcome_cents is None else welcome_cents
+    ledger.open_account(session, user.id, welcome)
     return user
 
 

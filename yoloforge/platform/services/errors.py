@@ -47,3 +47,9 @@ class Invalid(ServiceError):
     """Well-formed input the rules refuse (e.g. a dataset whose archive has no images)."""
 
     status = 422
+
+
+class PaymentRequired(ServiceError):
+    """The account's balance is too low for what was asked (start or resume a job on a paid GPU type)."""
+
+    status = 402

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from yoloforge.platform.api.routes import (
     auth,
+    billing,
     datasets,
     exports,
     gpus,
@@ -22,5 +23,6 @@ from yoloforge.platform.api.routes import (
 )
 
 ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
-           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router]  # fmt: skip
+           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router,
+           billing.router, billing.cost_router]  # fmt: skip
 UPLOAD_ROUTERS = [datasets.upload_router, stream.upload_router]

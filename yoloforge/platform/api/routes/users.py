@@ -5,11 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import func, select
 
-from yoloforge.platform.api.deps import CurrentUser, PageDep, SessionDep, needs
+from yoloforge.platform.api.deps import CurrentUser, PageDep, SessionDep, StateDep, needs
 from yoloforge.platform.db import User
 from yoloforge.platform.schemas.accounts import Me, UserCreate, UserPublic
 from yoloforge.platform.schemas.common import Page
 from yoloforge.platform.services import accounts
+from yoloforge.platform.services.billing_rules import BillingPolicy
 from yoloforge.platform.services.principal import SCOPES
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -32,6 +33,8 @@ def list_users(session: SessionDep, page: PageDep) -> Page[UserPublic]:
 
 
 @router.post("", status_code=201, **needs("admin"))
-def create_user(body: UserCreate, session: SessionDep) -> UserPublic:
-    """A new account (admins only); `yoloforge server create-user` does the same from the shell."""
-    return UserPublic.model_validate(accounts.create_user(session, body.name, body.password, is_admin=body.is_admin))
+def create_user(body: UserCreate, session: SessionDep, state: StateDep) -> UserPublic:
+    """A new account with its welcome credit (admins only); `yoloforge server create-user` does the same."""
+    welcome = BillingPolicy.from_settings(state.settings).welcome_cents
+    user = accounts.create_user(session, body.name, body.password, is_admin=body.is_admin, welcome_cents=welcome)
+    return UserPublic.model_validate(user)
