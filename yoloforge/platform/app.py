@@ -31,6 +31,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     from yoloforge.platform.api.routes import ROUTERS, UPLOAD_ROUTERS
     from yoloforge.platform.db.migrate import upgrade
     from yoloforge.platform.state import PlatformState
+    from yoloforge.platform.web import mount as mount_web
 
     settings = settings or ServerSettings()
     state = PlatformState.build(settings)
@@ -47,6 +48,8 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
         version=__version__,
         description="Projects, datasets and models of the yoloforge training platform.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are the web part's, with their assets served locally (no CDN)
+        redoc_url=None,
         dependencies=[Depends(single_valued_query)],
     )
     app.state.platform = state
@@ -57,4 +60,5 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     for router in UPLOAD_ROUTERS:
         limit = settings.max_upload_bytes + MB  # the archive plus the form's other fields
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=limit)
+    mount_web(app)
     return app

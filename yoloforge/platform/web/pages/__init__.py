@@ -1,0 +1,8 @@
+"""Page routers, one per area; `PAGE_ROUTERS` is mounted in this order (the /{owner}/{project} pages last,
+so fixed paths such as /projects and /datasets win)."""
+
+from __future__ import annotations
+
+from yoloforge.platform.web.pages import auth, datasets, docs, projects, settings
+
+PAGE_ROUTERS = [docs.router, auth.router, datasets.router, settings.router, projects.router]
