@@ -15,6 +15,7 @@ sys.path.insert(0, str(REPO))
 from tests.platform.web.support import launch, new_page, seed_models, start_site, upload  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
+WEIGHTS = REPO.parent / "shared" / "fixtures" / "ultralytics" / "yolo11n-random.pt"
 
 
 def _curve(epochs: int, speed: float) -> list[dict[str, float]]:
@@ -55,6 +56,8 @@ def seed(site, coco8: Path) -> None:
             "epochs": epochs, "rows": rows, "best": max(rows, key=lambda r: r["metrics/mAP50-95(B)"]),
             "started_at": start, "ended_at": None if status == "running" else start + dt.timedelta(minutes=18 + 7 * i),
         })  # fmt: skip
+        if status == "completed":
+            runs[-1]["checkpoints"] = {"best": WEIGHTS, "last": WEIGHTS}
     seed_models(site.home, "alice", "forklifts", runs)
 
 
@@ -75,6 +78,7 @@ def main() -> int:
                 "projects": ("/projects", "alice"),
                 "project": ("/alice/forklifts", "alice"),
                 "project-empty": ("/alice/shelf-audit", "alice"),
+                "model": ("/alice/forklifts/models/yolo11s-long", "alice"),
                 "datasets": ("/datasets", "alice"),
                 "dataset": ("/datasets/alice/coco8", "alice"),
                 "settings": ("/settings", "alice"),
@@ -91,6 +95,8 @@ def main() -> int:
                 page = new_page(browser, site, "alice", width=390)
                 page.goto("/alice/forklifts")
                 page.screenshot(path=OUT / "project-390.png", full_page=True)
+                page.goto("/alice/forklifts/models/yolo11s-long")
+                page.screenshot(path=OUT / "model-390.png", full_page=True)
                 browser.close()
         finally:
             site.server.stop()

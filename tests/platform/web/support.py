@@ -89,7 +89,8 @@ def upload(site: Site, user: str, archive: Path, name: str, **form: str) -> dict
 def seed_models(home: Path, owner: str, project: str, runs: list[dict[str, Any]]) -> None:
     """Model rows with metrics written through the service layer, as the streaming service writes them.
 
-    Each run: {"name", "status", "epochs": planned, "rows": [metrics dict per epoch], "best": {...}}.
+    Each run: {"name", "status", "epochs": planned, "rows": [metrics dict per epoch], "best": {...},
+    "checkpoints": {kind: path of a .pt file}}.
     """
     from sqlalchemy import select
 
@@ -113,6 +114,9 @@ def seed_models(home: Path, owner: str, project: str, runs: list[dict[str, Any]]
                 m.best_metrics = run.get("best")
                 m.started_at = run.get("started_at")
                 m.ended_at = run.get("ended_at")
+                for kind, path in run.get("checkpoints", {}).items():
+                    with open(path, "rb") as f:
+                        models.store_checkpoint(s, state.storage, m, kind, f, epoch=len(run.get("rows", [])) - 1)
             s.commit()
     finally:
         state.close()

@@ -58,7 +58,8 @@ async def _project(api: Api, owner: str, project: str, offset: int) -> dict[str,
     return {"project": info, "models": models, "rows": model_rows(models["items"])}
 
 
-def _check(owner: str) -> None:
+def check_owner(owner: str) -> None:
+    """404 for paths that are not an owner (/api/..., /static/...): those stay the API's and files'."""
     if owner in RESERVED:
         raise HTTPException(404)
 
@@ -68,7 +69,7 @@ async def project_page(
     request: Request, owner: str, project: str, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
 ) -> Response:
     """A project: its models (newest first, 100 a page), Train Model, and train-from-your-own-machine."""
-    _check(owner)
+    check_owner(owner)
 
     async def load(api: Api, request: Request) -> dict[str, Any]:
         ctx = await _project(api, owner, project, offset)
@@ -85,7 +86,7 @@ async def models_table(
     request: Request, owner: str, project: str, offset: Annotated[int, Query(ge=0, le=10**9)] = 0
 ) -> Response:
     """The models table alone: htmx swaps it in every few seconds while a model is active."""
-    _check(owner)
+    check_owner(owner)
 
     async def load(api: Api, request: Request) -> dict[str, Any]:
         return await _project(api, owner, project, offset)
