@@ -79,6 +79,10 @@ def main() -> int:
                 "project": ("/alice/forklifts", "alice"),
                 "project-empty": ("/alice/shelf-audit", "alice"),
                 "model": ("/alice/forklifts/models/yolo11s-long", "alice"),
+                "compare": (
+                    "/alice/forklifts/compare?models=yolo11n-baseline,yolo11s-long,yolo11m-mosaic-off",
+                    "alice",
+                ),
                 "datasets": ("/datasets", "alice"),
                 "dataset": ("/datasets/alice/coco8", "alice"),
                 "settings": ("/settings", "alice"),

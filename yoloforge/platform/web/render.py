@@ -105,7 +105,7 @@ async def page(request: Request, template: str, load: Loader, *, fragment: bool 
     except ApiError as e:
         if e.status == 401:
             return _login_redirect(request)
-        title = {403: "Not allowed", 404: "Not found"}.get(e.status, "Something went wrong")
+        title = {403: "Not allowed", 404: "Not found", 422: "Check your choice"}.get(e.status, "Something went wrong")
         return error_page(request, e.status, title, e.detail, me)
     finally:
         await api.aclose()

@@ -3,6 +3,14 @@ so fixed paths such as /projects and /datasets win)."""
 
 from __future__ import annotations
 
-from yoloforge.platform.web.pages import auth, datasets, docs, models, projects, settings
+from yoloforge.platform.web.pages import auth, compare, datasets, docs, models, projects, settings
 
-PAGE_ROUTERS = [docs.router, auth.router, datasets.router, settings.router, models.router, projects.router]
+PAGE_ROUTERS = [
+    docs.router,
+    auth.router,
+    datasets.router,
+    settings.router,
+    models.router,
+    compare.router,
+    projects.router,
+]

@@ -2,39 +2,15 @@
 // live from the model's SSE stream (GET .../events; an `epoch` event appends a point, `end`/`status` update the
 // badge; EventSource resumes with Last-Event-ID by itself). Each chart's figure carries data-points (how many
 // epochs it shows) so tests and people can see it grow.
+import { makeChart, seriesLabel } from "/static/js/charts.js";
 import { liveEvents } from "/static/js/live.js";
 
 const box = document.getElementById("charts");
 const { rows, charts } = JSON.parse(document.getElementById("model-data").textContent);
-const css = getComputedStyle(document.documentElement);
-const color = (name) => css.getPropertyValue(name).trim();
-const PALETTE = ["#4f46e5", "#e8590c", "#0ca678", "#d6336c", "#1c7ed6", "#f59f00"];
-
-function seriesLabel(column) {
-  return column.replace("metrics/", "").replace("(B)", "").replace("/", " ").replaceAll("_", " ");
-}
-
-export function makeChart(figure, title, columns, data, labels = columns.map(seriesLabel)) {
-  const plot = figure.querySelector(".chart-plot");
-  const axis = { stroke: color("--muted"), grid: { stroke: color("--border"), width: 1 }, ticks: { show: false } };
-  const opts = {
-    width: Math.max(plot.clientWidth, 200),
-    height: 220,
-    legend: { live: true },
-    cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: false } },
-    axes: [{ ...axis, label: "epoch", labelSize: 20 }, { ...axis, size: 48 }],
-    series: [{ label: "epoch" }, ...labels.map((label, i) => ({ label, stroke: PALETTE[i % PALETTE.length], width: 2, points: { size: 5 } }))],
-  };
-  const chart = new uPlot(opts, data, plot);
-  new ResizeObserver(() => chart.setSize({ width: Math.max(plot.clientWidth, 200), height: 220 })).observe(plot);
-  return chart;
-}
-
 const state = charts.map(([title, columns], i) => {
   const figure = box.querySelector(`[data-chart="${i}"]`);
   const data = [rows.map((r) => r.epoch + 1), ...columns.map((c) => rows.map((r) => r[c] ?? null))];
-  const chart = makeChart(figure, title, columns, data);
+  const chart = makeChart(figure, columns.map(seriesLabel), data);
   figure.dataset.points = String(rows.length);
   return { figure, columns, data, chart };
 });
