@@ -83,6 +83,7 @@ def main() -> int:
                     "/alice/forklifts/compare?models=yolo11n-baseline,yolo11s-long,yolo11m-mosaic-off",
                     "alice",
                 ),
+                "train": ("/alice/forklifts/train", "alice"),
                 "datasets": ("/datasets", "alice"),
                 "dataset": ("/datasets/alice/coco8", "alice"),
                 "settings": ("/settings", "alice"),

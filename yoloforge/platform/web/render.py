@@ -59,13 +59,23 @@ def metric(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
+def usd(value: str | None) -> str:
+    """The API's exact USD decimal string ("12.3400") as '$12.34' (cut, never rounded up); em dash for none."""
+    if value in (None, ""):
+        return "—"
+    from decimal import ROUND_DOWN, Decimal
+
+    d = Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    return f"-${-d:,}" if d < 0 else f"${d:,}"
+
+
 def cents(value: int | None) -> str:
     """Integer cents as '$12.34'."""
     return "—" if value is None else f"{'-' if value < 0 else ''}${abs(value) // 100:,}.{abs(value) % 100:02d}"
 
 
 templates = Jinja2Templates(directory=TEMPLATES)
-templates.env.filters.update(when=when, duration=duration, filesize=filesize, metric=metric, cents=cents)
+templates.env.filters.update(when=when, duration=duration, filesize=filesize, metric=metric, cents=cents, usd=usd)
 
 
 def error_page(request: Request, status: int, title: str, detail: str, me: dict | None = None) -> HTMLResponse:
@@ -77,7 +87,7 @@ def error_page(request: Request, status: int, title: str, detail: str, me: dict 
 async def chrome(api: Api) -> dict[str, Any]:
     """What the header shows besides the account: the balance, once billing's routes are installed."""
     billing = await api.optional("/billing")
-    return {"balance_cents": (billing or {}).get("balance_cents"), "billing": billing is not None}
+    return {"balance": usd((billing or {}).get("balance")), "billing": billing is not None}
 
 
 def _login_redirect(request: Request) -> RedirectResponse:

@@ -3,7 +3,7 @@ so fixed paths such as /projects and /datasets win)."""
 
 from __future__ import annotations
 
-from yoloforge.platform.web.pages import auth, compare, datasets, docs, models, projects, settings
+from yoloforge.platform.web.pages import auth, compare, datasets, docs, models, projects, settings, train
 
 PAGE_ROUTERS = [
     docs.router,
@@ -12,5 +12,6 @@ PAGE_ROUTERS = [
     settings.router,
     models.router,
     compare.router,
+    train.router,
     projects.router,
 ]

@@ -76,7 +76,8 @@ async def project_page(
         datasets = await api.get("/datasets", limit=1)
         dataset = datasets["items"][0]["uri"] if datasets["items"] else f"yf://{owner}/datasets/<your dataset>"
         base = str(request.base_url).rstrip("/")
-        return {**ctx, "title": f"{owner}/{project}", "command": train_command(base, owner, project, dataset)}
+        command = train_command(base, owner, project, dataset)
+        return {**ctx, "title": f"{owner}/{project}", "command": command, "train_url": f"/{owner}/{project}/train"}
 
     return await page(request, "project.html", load)
 

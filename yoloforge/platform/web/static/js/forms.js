@@ -36,8 +36,9 @@ export function showErrors(form, status, answer) {
   const errors = (answer && answer.errors) || [];
   let placed = 0;
   for (const e of errors) {
-    const name = String(e.field || "").split(".").pop();
-    const input = name && form.querySelector(`[name="${CSS.escape(name)}"]`);
+    const full = String(e.field || "");
+    const name = full.split(".").pop();
+    const input = full && [full, name, `args.${name}`].map((n) => form.querySelector(`[name="${CSS.escape(n)}"]`)).find(Boolean);
     if (!input) continue;
     const msg = document.createElement("p");
     msg.className = "field-error";
