@@ -62,5 +62,14 @@ class Api:
                 return None
             raise
 
+    async def maybe(self, path: str, **params: Any) -> Any | None:
+        """Like get, but None on any 404 (a route not installed, or nothing there: a remote model has no job)."""
+        try:
+            return await self.get(path, **params)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from yoloforge.platform.web.api import Api
+from yoloforge.platform.web.api import Api, ApiError
 from yoloforge.platform.web.pages.projects import ACTIVE, MAP, check_owner
 from yoloforge.platform.web.render import page
 
@@ -25,6 +25,53 @@ CHARTS: dict[str, list[str]] = {
 
 def model_base(owner: str, project: str, name: str) -> str:
     return f"/projects/{owner}/{project}/models/{name}"
+
+
+RUNNING = {"queued", "starting", "downloading", "running", "retrying", "pending"}
+RESUMABLE = {"stopped", "paused"}
+
+
+async def _optional(api: Api, path: str, **params: object) -> dict | None:
+    """A part of the model that may not exist (no job for a remote model, cost shown to its owner only)."""
+    try:
+        return await api.maybe(path, **params)
+    except ApiError as e:
+        if e.status == 403:
+            return None
+        raise
+
+
+def system_rows(items: list[dict]) -> list[dict]:
+    """System samples as chart rows: seconds since the first sample, CPU/RAM %, and GPU util/memory % (mean)."""
+    rows = []
+    t0 = items[0]["time"] if items else 0
+    for it in items:
+        d = it.get("data") or {}
+        gpus = d.get("gpus") or []
+        row = {"t": round(float(it["time"]) - float(t0), 1), "cpu": d.get("cpu"), "ram": d.get("ram")}
+        if gpus:
+            row["gpu"] = sum(g.get("util") or 0 for g in gpus) / len(gpus)
+            mem = [100 * g["memory_used"] / g["memory_total"] for g in gpus if g.get("memory_total")]
+            row["gpu_mem"] = sum(mem) / len(mem) if mem else None
+        rows.append(row)
+    return rows
+
+
+async def live_parts(api: Api, base: str, model: dict) -> dict:
+    """Job (stop/resume), cost, console and system samples: each shown once its part of the platform exists."""
+    job = await _optional(api, base + "/job")
+    state = (job or {}).get("state") or model["status"]
+    jobs_installed = await api.optional("/gpus") is not None
+    console = await _optional(api, base + "/console", limit=500)
+    system = await _optional(api, base + "/system")
+    return {
+        "job": job,
+        "can_stop": jobs_installed and state in RUNNING,
+        "can_resume": jobs_installed and job is not None and state in RESUMABLE,
+        "cost": await _optional(api, base + "/cost"),
+        "console": console,
+        "system": system_rows((system or {}).get("items", [])) if system is not None else None,
+    }
 
 
 @router.get("/{owner}/{project}/models/{name}")
@@ -46,6 +93,7 @@ async def model_page(request: Request, owner: str, project: str, name: str) -> R
             "series": {"rows": rows, "charts": list(CHARTS.items())},  # a list: tojson sorts a dict's keys
             "api_base": "/api/v1" + base,
             "settings": sorted((model.get("settings") or {}).items()),
+            **(await live_parts(api, base, model)),
         }
 
     return await page(request, "model.html", load)

@@ -36,9 +36,53 @@ function setStatus(status) {
   badge.className = `status ${status}`;
 }
 
+// System use: GPU utilisation and memory when the run has GPUs, else CPU and RAM (percent, by seconds).
+const live = JSON.parse(document.getElementById("live-data").textContent);
+const sysFigure = document.getElementById("system-chart");
+let sys = null;
+if (sysFigure) {
+  const rows = live.system || [];
+  const gpu = rows.length > 0 && rows[0].gpu !== undefined;
+  const keys = gpu ? ["gpu", "gpu_mem"] : ["cpu", "ram"];
+  const data = [rows.map((r) => r.t), ...keys.map((k) => rows.map((r) => r[k] ?? null))];
+  const chart = makeChart(sysFigure, gpu ? ["GPU %", "GPU memory %"] : ["CPU %", "RAM %"], data);
+  sysFigure.dataset.points = String(rows.length);
+  sys = { chart, data, keys, t0: null };
+}
+
+function addSystem(msg) {
+  if (!sys) return;
+  const d = msg.data || {};
+  const gpus = d.gpus || [];
+  const row = { cpu: d.cpu, ram: d.ram };
+  if (gpus.length) {
+    row.gpu = gpus.reduce((a, g) => a + (g.util || 0), 0) / gpus.length;
+    const mem = gpus.filter((g) => g.memory_total).map((g) => (100 * g.memory_used) / g.memory_total);
+    row.gpu_mem = mem.length ? mem.reduce((a, b) => a + b, 0) / mem.length : null;
+  }
+  if (sys.t0 === null) sys.t0 = sys.data[0].length ? msg.time - sys.data[0][sys.data[0].length - 1] : msg.time;
+  sys.data[0].push(Math.round((msg.time - sys.t0) * 10) / 10);
+  sys.keys.forEach((k, i) => sys.data[i + 1].push(row[k] ?? null));
+  sys.chart.setData(sys.data);
+  sysFigure.dataset.points = String(sys.data[0].length);
+}
+
+// Console lines arrive as `console` events; the page already shows those up to live.console_next.
+const consoleBox = document.getElementById("console");
+function addConsole(msg, ev) {
+  if (!consoleBox) return;
+  if (live.console_next && Number(ev.lastEventId) <= Number(live.console_next)) return;
+  const stick = consoleBox.scrollTop + consoleBox.clientHeight >= consoleBox.scrollHeight - 4;
+  consoleBox.append(document.createTextNode((msg.data.lines || []).join("\n") + "\n"));
+  if (stick) consoleBox.scrollTop = consoleBox.scrollHeight;
+}
+if (consoleBox) consoleBox.scrollTop = consoleBox.scrollHeight;
+
 if (box.dataset.live === "true") {
   liveEvents(box.dataset.api + "/events", {
     epoch: (msg) => addEpoch(msg.data.epoch, msg.data.metrics || {}),
+    system: (msg) => addSystem(msg),
+    console: (msg, ev) => addConsole(msg, ev),
     start: () => setStatus("running"),
     end: (msg) => setStatus(msg.data.status),
     status: (msg) => msg.data.status && setStatus(msg.data.status),

@@ -74,8 +74,9 @@ async function estimate() {
     });
     if (r.ok) {
       const e = await r.json();
-      const low = e.cost_low ?? e.cost?.[0], high = e.cost_high ?? e.cost?.[1];
-      if (low !== undefined) lines.unshift(`<p><strong>Estimate:</strong> $${low} – $${high} for ${e.epochs} epochs on ${e.gpu}.</p>`);
+      const usd = (x) => `$${Number(x).toFixed(2)}`;
+      const mins = (x) => `${Math.max(1, Math.round(Number(x) / 60))} min`;
+      if (e.cost) lines.unshift(`<p><strong>Estimate:</strong> ${usd(e.cost.low)} – ${usd(e.cost.high)} and ${mins(e.seconds.low)} – ${mins(e.seconds.high)} for ${e.epochs} epochs on ${e.gpu}.</p>`);
     }
   } catch {}
   box.innerHTML = lines.join("");
