@@ -85,9 +85,16 @@ def error_page(request: Request, status: int, title: str, detail: str, me: dict 
 
 
 async def chrome(api: Api) -> dict[str, Any]:
-    """What the header shows besides the account: the balance, once billing's routes are installed."""
+    """What the header shows besides the account: the balance (billing) and unread notifications (jobs), each
+    once its routes are installed."""
     billing = await api.optional("/billing")
-    return {"balance": usd((billing or {}).get("balance")), "billing": billing is not None}
+    unread = await api.optional("/notifications", unread="true", limit=1)
+    return {
+        "balance": usd((billing or {}).get("balance")),
+        "billing": billing is not None,
+        "notifications": unread is not None,
+        "unread": (unread or {}).get("total", 0),
+    }
 
 
 def _login_redirect(request: Request) -> RedirectResponse:

@@ -1,4 +1,4 @@
-"""Account settings: API keys (create with a scope, shown once, revoke)."""
+"""Account settings: API keys (create with a scope, shown once, revoke) and webhooks (jobs part)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ async def settings_page(request: Request) -> Response:
     """API keys now; webhooks and notification e-mail join once the jobs part is installed."""
 
     async def load(api: Api, request: Request) -> dict[str, Any]:
-        return {**(await _keys(api, request)), "title": "Settings"}
+        webhooks = await api.optional("/webhooks")  # once the jobs part is installed
+        return {**(await _keys(api, request)), "webhooks": webhooks, "title": "Settings"}
 
     return await page(request, "settings.html", load)
 

@@ -1,7 +1,7 @@
 // Forms that call the JSON API: <form data-api="/api/v1/..." data-method="POST|PATCH|DELETE"> sends its
 // fields as JSON with the session cookie. On success: data-next="/path/{field}" goes there (fields of the
 // answer fill the braces), data-event="name" tells htmx listeners (e.g. a table reloads), data-reload reloads.
-// On failure: each error of a 422 is shown at its field (aria-invalid + a message tied with
+// data-show="field:#box" reveals a one-time secret of the answer. On failure: each error of a 422 is shown at its field (aria-invalid + a message tied with
 // aria-describedby), anything else in the form's [data-role=alert]. data-confirm asks first.
 // Also: buttons with data-copy="#selector" copy that element's text.
 
@@ -83,7 +83,7 @@ async function submit(form) {
     const answer = r.status === 204 ? null : await r.json().catch(() => null);
     if (!r.ok) return showErrors(form, r.status, answer);
     form.dispatchEvent(new CustomEvent("api:done", { bubbles: true, detail: answer }));
-    if (form.dataset.showKey !== undefined && answer && answer.key) showKey(answer.key);
+    if (form.dataset.show && answer) reveal(form.dataset.show, answer);
     if (form.dataset.event && window.htmx) window.htmx.trigger(document.body, form.dataset.event);
     if (form.dataset.next) window.location.assign(fill(form.dataset.next, answer, body));
     else if (form.dataset.reload !== undefined) window.location.reload();
@@ -96,10 +96,12 @@ async function submit(form) {
   }
 }
 
-function showKey(key) {
-  const box = document.getElementById("new-key");
-  if (!box) return;
-  document.getElementById("new-key-value").textContent = key;
+// data-show="field:#box": a secret of the answer (an API key, a webhook's signing secret), shown this once.
+function reveal(spec, answer) {
+  const [field, selector] = spec.split(":");
+  const box = document.querySelector(selector);
+  if (!box || answer[field] === undefined) return;
+  box.querySelector("[data-value]").textContent = answer[field];
   box.hidden = false;
   box.querySelector("[data-copy]").focus();
 }
