@@ -21,6 +21,9 @@ def test_wizard_steps_and_generated_settings(site: Site, browser, coco8_zip: Pat
     page.get_by_role("link", name="Train Model").click()
     expect(page).to_have_url(f"{site.url}/bob/wizard/train")
     expect(page.get_by_role("radio", name="bob/wizard-data")).to_be_checked()
+    expect(page.get_by_role("button", name="Back")).to_be_hidden()  # one step at a time
+    expect(page.get_by_role("button", name="Start Training")).to_be_hidden()
+    expect(page.locator("[data-step='2']")).to_be_hidden()
     assert_accessible(page)
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_role("radio", name="YOLO11n")).to_be_checked()
