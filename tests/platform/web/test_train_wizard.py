@@ -52,5 +52,11 @@ def test_wizard_steps_and_generated_settings(site: Site, browser, coco8_zip: Pat
     expect(review).not_to_contain_text("mosaic")
     assert_accessible(page)
     page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="Back").click()
+    page.locator("#t-pretrained").uncheck()  # from scratch: the architecture YAML, no weights to fetch
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Next").click()
+    expect(review).to_contain_text("yolo11s.yaml")
+    page.get_by_role("button", name="Back").click()
     expect(page.locator("[data-step='3'] legend")).to_be_visible()
     page.context.close()

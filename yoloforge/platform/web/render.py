@@ -17,6 +17,7 @@ from yoloforge.platform.web.api import Api, ApiError
 from yoloforge.platform.web.assets import MISSING_HELP, TEMPLATES, missing_vendor_files
 
 Loader = Callable[[Api, Request], Awaitable[dict[str, Any]]]
+STOP_POLLING = 286  # htmx: "stop polling" (a fragment for a browser whose session ended)
 
 
 def _parse(value: str | dt.datetime | None) -> dt.datetime | None:
@@ -97,6 +98,11 @@ async def chrome(api: Api) -> dict[str, Any]:
     }
 
 
+def _stop_polling() -> Response:
+    """htmx's 'stop polling' answer, leaving what the page shows as it is (no swap)."""
+    return Response(status_code=STOP_POLLING, headers={"HX-Reswap": "none"})
+
+
 def _login_redirect(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
@@ -106,7 +112,8 @@ async def page(request: Request, template: str, load: Loader, *, fragment: bool 
     """Render `template` with what `load` fetched through the API, for the signed-in browser.
 
     Not signed in (or a stale cookie): 303 to /login?next=<this page>. An API error: the error page with
-    the API's own message and status. Missing npm assets: 503 naming `make setup`.
+    the API's own message and status. Missing npm assets: 503 naming `make setup`. A `fragment` (a part
+    htmx polls) answers any of these with 286, htmx's "stop polling".
     """
     if not fragment and (missing := missing_vendor_files()):
         return error_page(request, 503, "Web assets missing", f"{MISSING_HELP} (missing: {', '.join(missing)})")
@@ -114,12 +121,14 @@ async def page(request: Request, template: str, load: Loader, *, fragment: bool 
     me: dict | None = None
     try:
         if not api.signed_in:
-            return _login_redirect(request)
+            return _stop_polling() if fragment else _login_redirect(request)
         me = await api.get("/users/me")
         ctx = await load(api, request)
         if not fragment:
             ctx["chrome"] = await chrome(api)
     except ApiError as e:
+        if fragment:  # the session ended or the thing is gone: the page stops asking
+            return _stop_polling()
         if e.status == 401:
             return _login_redirect(request)
         title = {403: "Not allowed", 404: "Not found", 422: "Check your choice"}.get(e.status, "Something went wrong")

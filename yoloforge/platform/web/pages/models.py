@@ -57,21 +57,48 @@ def system_rows(items: list[dict]) -> list[dict]:
     return rows
 
 
-async def live_parts(api: Api, base: str, model: dict) -> dict:
-    """Job (stop/resume), cost, console and system samples: each shown once its part of the platform exists."""
+async def stream_parts(api: Api, base: str) -> dict:
+    """Console lines and system samples so far (stream part), and the event id the page's SSE resumes after.
+
+    Read BEFORE the model: an epoch that lands in between is then in the model's metrics or after that id.
+    """
+    console = await _optional(api, base + "/console")
+    system = await _optional(api, base + "/system")
+    items = (system or {}).get("items", [])
+    after = max([int((console or {}).get("next") or 0), *(int(i["event_id"]) for i in items)])
+    return {"console": console, "system": system_rows(items) if system is not None else None, "after": after}
+
+
+async def job_parts(api: Api, base: str, model: dict) -> dict:
+    """The job (stop/resume, jobs part) and the cost breakdown (billing part), when installed."""
     job = await _optional(api, base + "/job")
     state = (job or {}).get("state") or model["status"]
     jobs_installed = await api.optional("/gpus") is not None
-    console = await _optional(api, base + "/console", limit=500)
-    system = await _optional(api, base + "/system")
     return {
         "job": job,
-        "can_stop": jobs_installed and state in RUNNING,
+        "polling": state in RUNNING or model["status"] in RUNNING or bool((job or {}).get("want")),
+        "can_stop": jobs_installed and state in RUNNING and not (job or {}).get("want"),
         "can_resume": jobs_installed and job is not None and state in RESUMABLE,
         "cost": await _optional(api, base + "/cost"),
-        "console": console,
-        "system": system_rows((system or {}).get("items", [])) if system is not None else None,
     }
+
+
+async def _head(api: Api, owner: str, project: str, name: str) -> dict:
+    base = model_base(owner, project, name)
+    model = await api.get(base)
+    best = model.get("best_metrics") or {}
+    return {"model": model, "map": best.get(MAP), "api_base": "/api/v1" + base, **(await job_parts(api, base, model))}
+
+
+@router.get("/{owner}/{project}/models/{name}/head")
+async def model_head(request: Request, owner: str, project: str, name: str) -> Response:
+    """The model's status line and Stop/Resume buttons alone: htmx swaps it in every 3 s while it is active."""
+    check_owner(owner)
+
+    async def load(api: Api, request: Request) -> dict:
+        return await _head(api, owner, project, name)
+
+    return await page(request, "_model_head.html", load, fragment=True)
 
 
 @router.get("/{owner}/{project}/models/{name}")
@@ -81,6 +108,7 @@ async def model_page(request: Request, owner: str, project: str, name: str) -> R
 
     async def load(api: Api, request: Request) -> dict[str, Any]:
         base = model_base(owner, project, name)
+        live = await stream_parts(api, base)
         model = await api.get(base)
         best = model.get("best_metrics") or {}
         rows = [{"epoch": r["epoch"], **r["metrics"]} for r in model["metrics"]]
@@ -93,7 +121,8 @@ async def model_page(request: Request, owner: str, project: str, name: str) -> R
             "series": {"rows": rows, "charts": list(CHARTS.items())},  # a list: tojson sorts a dict's keys
             "api_base": "/api/v1" + base,
             "settings": sorted((model.get("settings") or {}).items()),
-            **(await live_parts(api, base, model)),
+            **live,
+            **(await job_parts(api, base, model)),
         }
 
     return await page(request, "model.html", load)

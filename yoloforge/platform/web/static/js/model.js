@@ -16,15 +16,18 @@ const state = charts.map(([title, columns], i) => {
 });
 
 function addEpoch(epoch, metrics) {
+  const x = epoch + 1;
+  if (state[0].data[0].includes(x)) return; // a replayed event: already drawn
+  const xs = state[0].data[0];
+  const at = xs.findIndex((v) => v > x) === -1 ? xs.length : xs.findIndex((v) => v > x); // x stays sorted
   for (const s of state) {
-    const x = epoch + 1;
-    const at = s.data[0].indexOf(x);
-    if (at >= 0) continue; // a replayed event: already drawn
-    s.data[0].push(x);
-    s.columns.forEach((c, i) => s.data[i + 1].push(metrics[c] ?? null));
+    s.data[0].splice(at, 0, x);
+    s.columns.forEach((c, i) => s.data[i + 1].splice(at, 0, metrics[c] ?? null));
     s.chart.setData(s.data);
     s.figure.dataset.points = String(s.data[0].length);
   }
+  window.yfDrawn = window.yfDrawn || [];
+  window.yfDrawn.push({ epoch, at: Date.now() }); // when the point was on the chart (the latency bench reads it)
   const done = document.querySelector("[data-testid=epochs-done]");
   if (done) done.textContent = String(state[0].data[0].length);
   document.querySelector("[data-testid=no-epochs]")?.remove();
@@ -71,7 +74,7 @@ function addSystem(msg) {
 const consoleBox = document.getElementById("console");
 function addConsole(msg, ev) {
   if (!consoleBox) return;
-  if (live.console_next && Number(ev.lastEventId) <= Number(live.console_next)) return;
+  if (Number(ev.lastEventId) <= Number(box.dataset.after || 0)) return; // already on the page
   const stick = consoleBox.scrollTop + consoleBox.clientHeight >= consoleBox.scrollHeight - 4;
   consoleBox.append(document.createTextNode((msg.data.lines || []).join("\n") + "\n"));
   if (stick) consoleBox.scrollTop = consoleBox.scrollHeight;
@@ -79,7 +82,7 @@ function addConsole(msg, ev) {
 if (consoleBox) consoleBox.scrollTop = consoleBox.scrollHeight;
 
 if (box.dataset.live === "true") {
-  liveEvents(box.dataset.api + "/events", {
+  liveEvents(`${box.dataset.api}/events?after=${box.dataset.after || 0}`, {
     epoch: (msg) => addEpoch(msg.data.epoch, msg.data.metrics || {}),
     system: (msg) => addSystem(msg),
     console: (msg, ev) => addConsole(msg, ev),

@@ -39,6 +39,7 @@ export function body() {
     if (v !== null) out[name] = v;
   }
   if (out.batch === undefined) out.batch = -1;
+  if (out.model && !document.getElementById("t-pretrained").checked) out.model += ".yaml"; // from scratch
   for (const el of form.querySelectorAll("[name^='args.']")) {
     let v;
     try {
