@@ -1,4 +1,4 @@
-"""Train-loader throughput on coco128 at imgsz 640 (mosaic on, no cache), beside the incumbent's figures.
+"""Train-loader throughput on coco128 at imgsz 640 (mosaic on, no cache), beside Ultralytics' figures.
 
     .venv/bin/python bench/loader.py [--workers 0 2] [--epochs 3] [--repeat 3] [--setups ...] [--profile]
 
@@ -33,7 +33,7 @@ from yoloforge.data.files import list_images  # noqa: E402
 from yoloforge.data.loader import build_dataloader  # noqa: E402
 
 COCO128 = ROOT.parent / "shared" / "datasets" / "coco128"
-INCUMBENT = {0: 140.0, 2: 225.0}  # img/s, measured by the issue author on this machine kind
+ULTRALYTICS = {0: 140.0, 2: 225.0}  # img/s, measured by the issue author on this machine kind
 IMGSZ, BATCH = 640, 16
 
 
@@ -132,12 +132,12 @@ def main() -> None:
         f"\ncoco128 train loader, imgsz {IMGSZ}, batch {BATCH}, mosaic on, cache off; best of {args.repeat}; "
         f"load average {load:.2f} at start, {end:.2f} at end, on {os.cpu_count()} cores"
     )
-    head = f"cold epoch img/s | steady img/s ({args.epochs} epochs) | CPU ms/img | incumbent img/s | ratio"
+    head = f"cold epoch img/s | steady img/s ({args.epochs} epochs) | CPU ms/img | Ultralytics img/s | ratio"
     print(f"| workers | buffer | partners | {head} |")
     print("|---|---|---|---|---|---|---|---|")
     for w, setup, cold, warm, cpu in rows:
         label, _, partners = SETUPS[setup]
-        inc = INCUMBENT.get(w)
+        inc = ULTRALYTICS.get(w)
         ratio = f"{warm / inc:.2f}x" if inc else "-"
         cells = f"{cold:.0f} | {warm:.0f} | {cpu:.2f} | {inc or '-'} | {ratio}"
         print(f"| {w} | {label} | {partners} | {cells} |")

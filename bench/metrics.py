@@ -3,7 +3,7 @@
     .venv/bin/python bench/metrics.py                  # coco128 val2017, fixture checkpoint, imgsz 160
     .venv/bin/python bench/metrics.py --imgsz 640 --repeat 5 --skip-nms
 
-Predictions come from the incumbent-trained fixture checkpoint (square letterbox, NMS conf=0.001 iou=0.7
+Predictions come from the Ultralytics-trained fixture checkpoint (square letterbox, NMS conf=0.001 iou=0.7
 multi-label max_det=300). Times are wall-clock minima over --repeat runs, in this process (so they include
 pycocotools' Python loops and our numpy matching alike).
 """
@@ -101,7 +101,7 @@ def bench_map(split: str, imgsz: int, repeat: int) -> None:
     n_det = sum(len(p) for p in preds)
     print(f"coco128 {split}, {len(images)} images, imgsz {imgsz}, {n_det} detections; NMS {nms_ms:.1f} ms/image")
     print(f"{'evaluator':44}{'seconds':>9}{'mAP50-95':>10}{'mAP50':>9}")
-    print(f"{'yoloforge (default: incumbent quadrature)':44}{t_ours:9.3f}{m.box.map:10.5f}{m.box.map50:9.5f}")
+    print(f"{'yoloforge (default: Ultralytics quadrature)':44}{t_ours:9.3f}{m.box.map:10.5f}{m.box.map50:9.5f}")
     print(f"{'yoloforge method=coco':44}{t_same:9.3f}{m_same.box.map:10.5f}{m_same.box.map50:9.5f}")
     print(f"{'pycocotools (area all, maxDets 300)':44}{t_coco:9.3f}{ref['map']:10.5f}{ref['map50']:9.5f}")
     print(f"{'pycocotools (stock: 4 areas, summarize)':44}{t_full:9.3f}")

@@ -1,11 +1,11 @@
-"""Training benchmarks on coco128 (CPU): images per second, and the incumbent's overfit accuracy run.
+"""Training benchmarks on coco128 (CPU): images per second, and Ultralytics' overfit accuracy run.
 
     python bench/train.py speed                 # train images/s, yolo11n, batch 16, imgsz 320 and 640
-    python bench/train.py accuracy [--epochs N] # the incumbent's schedule; compare with its 0.248 h and 0.086
+    python bench/train.py accuracy [--epochs N] # Ultralytics' schedule; compare with its 0.248 h and 0.086
 
 The accuracy run repeats ../shared/fixtures/ultralytics/README.md exactly: coco128 train2017 as both train
 and val, `epochs=150 imgsz=160 batch=16 nbs=16 optimizer=SGD lr0=0.01 mosaic=0 workers=2 device=cpu`, from
-scratch. The incumbent took 0.248 hours on this machine kind and reached a best mAP50-95 of 0.086.
+scratch. Ultralytics took 0.248 hours on this machine kind and reached a best mAP50-95 of 0.086.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "coco128"
-INCUMBENT = {"hours": 0.248, "best_map": 0.086, "final_map": 0.0775}
+ULTRALYTICS = {"hours": 0.248, "best_map": 0.086, "final_map": 0.0775}
 
 
 def copy_coco128(tmp: Path, val_is_train: bool) -> Path:
@@ -81,8 +81,8 @@ def accuracy(tmp: Path, epochs: int) -> None:
         f"yoloforge: {epochs} epochs in {hours:.3f} h ({hours * 3600 / epochs:.1f} s/epoch); best mAP50-95 "
         f"{best:.4f}, final epoch {float(last[col]):.4f}; best.pt re-validated {final['metrics/mAP50-95(B)']:.4f}"
     )
-    print(f"incumbent: 150 epochs in {INCUMBENT['hours']} h; best mAP50-95 {INCUMBENT['best_map']}, final epoch "
-          f"{INCUMBENT['final_map']}")  # fmt: skip
+    print(f"Ultralytics: 150 epochs in {ULTRALYTICS['hours']} h; best mAP50-95 {ULTRALYTICS['best_map']}, final epoch "
+          f"{ULTRALYTICS['final_map']}")  # fmt: skip
 
 
 def main() -> int:

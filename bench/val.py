@@ -3,7 +3,7 @@
     python bench/val.py [--imgsz 640] [--batch 16]
 
 Uses a fresh yolo11n (random weights make NMS work harder than a trained model: many boxes pass
-conf=0.001) and the incumbent's trained fixture, whose boxes are realistic. bench/metrics.py times our
+conf=0.001) and Ultralytics' trained fixture, whose boxes are realistic. bench/metrics.py times our
 mAP computation against pycocotools on the same predictions.
 """
 

@@ -83,13 +83,13 @@ def coco128_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """Checkpoints written by the incumbent, with their reference outputs."""
+    """Checkpoints written by Ultralytics, with their reference outputs."""
     return _require(FIXTURES)
 
 
 @pytest.fixture
 def coco128_copy(tmp_path: Path, coco128_dir: Path) -> Path:
-    """A writable copy of coco128 (without the incumbent's .cache files)."""
+    """A writable copy of coco128 (without Ultralytics' .cache files)."""
     dst = tmp_path / "coco128"
     shutil.copytree(coco128_dir, dst, ignore=shutil.ignore_patterns("*.cache"))
     return dst

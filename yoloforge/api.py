@@ -157,7 +157,7 @@ class YOLO:
         return metrics
 
     def _adopt(self, save_dir: Path) -> None:
-        """After training, this YOLO holds the best weights (as the incumbent's facade does)."""
+        """After training, this YOLO holds the best weights (as Ultralytics' facade does)."""
         from yoloforge.nn.checkpoint import load_checkpoint, model_from_checkpoint
 
         self.save_dir = save_dir

@@ -44,6 +44,8 @@ Other commands:
     yoloforge version   the installed version
     yoloforge cfg       every setting with its default and help
     yoloforge settings  your per-user settings (folders, loggers); key=value changes them, reset restores them
+    yoloforge login KEY [--url URL]   keep a platform API key (runs with project=OWNER/PROJECT stream there)
+    yoloforge logout    forget it
     yoloforge server    the self-hosted platform (`yoloforge server --help`; needs yoloforge[platform])
 """
 
@@ -205,6 +207,10 @@ def _main(argv: list[str]) -> int:
         from yoloforge.cfg.user_cli import run_settings_command
 
         return run_settings_command(argv[1:])
+    if argv[0] in ("login", "logout"):
+        from yoloforge.remote.auth import login_main, logout_main
+
+        return (login_main if argv[0] == "login" else logout_main)(argv[1:])
     if argv[0] in EXTERNAL_COMMANDS:
         return run_external(argv[0], argv[1:])
     from yoloforge.engine.train.stop import TrainingStopped

@@ -185,7 +185,7 @@ def test_pool_matches_in_process(coco128_dir: Path, monkeypatch: pytest.MonkeyPa
     assert r1 == r2
 
 
-def test_incumbent_pickle_cache_is_never_loaded(coco128_copy: Path, coco128_dir: Path, tmp_path: Path) -> None:
+def test_ultralytics_pickle_cache_is_never_loaded(coco128_copy: Path, coco128_dir: Path, tmp_path: Path) -> None:
     files = _coco(coco128_copy)
     # Their pickled cache placed under our name must be refused (numpy with allow_pickle=False)...
     shutil.copy(coco128_dir / "labels" / "train2017.cache", cache_path(files))

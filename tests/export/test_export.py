@@ -1,4 +1,4 @@
-"""Exports of the trained (incumbent-imported) yolo11n run like the PyTorch model, on real coco128 images.
+"""Exports of the trained (Ultralytics-imported) yolo11n run like the PyTorch model, on real coco128 images.
 
 Static exports at imgsz 160, batch 2; the parity criterion is in tests/export/__init__.py.
 """

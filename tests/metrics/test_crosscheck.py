@@ -1,10 +1,10 @@
-"""The fixture checkpoint on coco128 train2017: our metrics vs pycocotools, and vs the incumbent's own numbers.
+"""The fixture checkpoint on coco128 train2017: our metrics vs pycocotools, and vs Ultralytics' own numbers.
 
-Predictions are made the way the incumbent's validator prepares images (so its printed numbers can be
+Predictions are made the way Ultralytics' validator prepares images (so its printed numbers can be
 compared): images sorted by aspect ratio, batches of 16 padded to a shared rectangular shape, each image
 resized so its long side is 160 (bilinear, sizes rounded up) and centred with grey (114) padding; NMS at
 conf=0.001, iou=0.7, multi-label, max_det=300; boxes mapped back to original pixels *without clipping* (the
-incumbent matches unclipped predictions; clipping moved its P and R by ~0.1 here).
+Ultralytics matches unclipped predictions; clipping moved its P and R by ~0.1 here).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from yoloforge.utils.boxes import scale_boxes, xywhn2xyxy
 from yoloforge.utils.nms import non_max_suppression
 
 IMGSZ, BATCH, STRIDE = 160, 16, 32
-# fixtures README: the incumbent's validator on these images, imgsz=160 batch=16 conf=0.001 iou=0.7
+# fixtures README: Ultralytics' validator on these images, imgsz=160 batch=16 conf=0.001 iou=0.7
 REFERENCE = {"mp": 0.485832, "mr": 0.137397, "map50": 0.170097, "map": 0.087369}
 
 
@@ -87,7 +87,7 @@ def _ours(p: dict, **kw: str) -> dict[str, float]:
     stats = DetectionStats(nc=80, names=p["names"], **kw)
     stats.update(p["preds"], p["labels"])
     m = stats.compute()
-    assert int(m.nt_per_class.sum()) == 929  # as the incumbent counts (fixtures README)
+    assert int(m.nt_per_class.sum()) == 929  # as Ultralytics counts (fixtures README)
     return {"mp": m.box.mp, "mr": m.box.mr, "map50": m.box.map50, "map": m.box.map}
 
 
@@ -100,12 +100,12 @@ def test_fixture_model_metrics(coco128_dir: Path, fixtures_dir: Path) -> None:
     ref = evaluate_with_pycocotools(gt, predictions_to_coco_json(p["preds"], ids, None, None, None), max_dets=300)
     tolerance = {"mp": 2e-6, "mr": 2e-6, "map50": 5e-5, "map": 5e-5}  # P, R to 6 digits; mAP to 3e-5 (metrics.ap)
     problems = [
-        f"{k}: ours {ours[k]:.7f} vs incumbent {v:.7f}" for k, v in REFERENCE.items() if abs(ours[k] - v) > tolerance[k]
+        f"{k}: ours {ours[k]:.7f} vs theirs {v:.7f}" for k, v in REFERENCE.items() if abs(ours[k] - v) > tolerance[k]
     ]
     # pycocotools' interpolation (method="coco"): the same definition end to end, so equal
     problems += [f"{k}: coco-method {same[k]:.8f} vs pycocotools {ref[k]:.8f}" for k in ("map", "map50")
                  if abs(same[k] - ref[k]) > 1e-6]  # fmt: skip
-    # default: the incumbent's quadrature, slightly lower than pycocotools' (metrics.coco docstring)
+    # default: Ultralytics' quadrature, slightly lower than pycocotools' (metrics.coco docstring)
     gaps = {"map": ours["map"] - ref["map"], "map50": ours["map50"] - ref["map50"]}
     if not (-0.002 < gaps["map"] < 0 and -0.004 < gaps["map50"] < 0):
         problems.append(f"default vs pycocotools: {gaps} outside the documented interpolation gap")

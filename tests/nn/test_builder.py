@@ -102,7 +102,7 @@ def test_config_from_dict_path_and_scaled_path(tmp_path: Path) -> None:
     assert build_model(str(tmp_path / "yolo11.yaml"), scale="s").yaml["scale"] == "s"
 
 
-def test_dict_in_the_incumbents_spelling_builds_the_same_model() -> None:
+def test_dict_in_ultralytics_spelling_builds_the_same_model() -> None:
     """Checkpoint importers pass the YAML dict stored in foreign checkpoints: 'None' strings, no c3k_scales."""
     cfg = load_model_config("yolo11n.yaml")
     cfg.pop("c3k_scales")

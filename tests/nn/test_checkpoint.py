@@ -73,7 +73,7 @@ def test_legacy_plain_pickle_is_refused(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_code_hidden_inside_an_incumbent_lookalike_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_code_hidden_inside_a_lookalike_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = types.ModuleType("ultralytics.nn.tasks")
 
     class DetectionModel:  # pickled by reference to 'ultralytics.nn.tasks.DetectionModel'

@@ -15,7 +15,7 @@ FIXTURES = ["yolo11n-random", "yolov8n-random", "yolo11n-coco128-overfit160"]
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_outputs_match_the_incumbent(fixtures_dir: Path, name: str) -> None:
+def test_outputs_match_ultralytics(fixtures_dir: Path, name: str) -> None:
     model = YOLO(str(fixtures_dir / f"{name}.pt")).model
     io = torch.load(fixtures_dir / f"{name}-io.pt", weights_only=True)
     with torch.no_grad():

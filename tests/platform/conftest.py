@@ -65,7 +65,8 @@ def s3_endpoint() -> Iterator[str]:
 def server_settings(tmp_path: Path, db_url: str):
     from yoloforge.platform.settings import ServerSettings
 
-    return ServerSettings(home=tmp_path / "home", database_url=db_url, key_touch_seconds=0)
+    # no scheduler loop in the in-process app: tests of jobs drive JobRunner themselves or use a server process
+    return ServerSettings(home=tmp_path / "home", database_url=db_url, key_touch_seconds=0, jobs_scheduler=False)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ the cache for every later use, so such a bug raises instead):
   is not limited by the size of /dev/shm (64 MiB in default Docker containers). Under the 'spawn'
   start method the buffer moves once into torch shared memory, which workers receive by handle.
 - `DiskCache`: the decoded full-resolution image as `<image>.npy` beside each image (the layout the
-  incumbent uses, so existing caches are reused), independent of imgsz; a stale or foreign file
+  Ultralytics uses, so existing caches are reused), independent of imgsz; a stale or foreign file
   (shape differs from the image) is rewritten. Loading a .npy is ~10x faster than decoding a JPEG.
 """
 

@@ -1,7 +1,7 @@
 """DetectionDataset: image files + YOLO labels -> augmented, letterboxed training/validation samples.
 
 Each image is decoded once and resized so its long side is `imgsz` (bilinear, sizes rounded up and
-capped at imgsz: the incumbent's validation images exactly, so mAP figures compare). Resized images come
+capped at imgsz: Ultralytics' validation images exactly, so mAP figures compare). Resized images come
 from the RAM cache, the disk cache or a per-process LRU buffer (see cache.py), never re-decoded while they
 stay hot.
 Mosaic, mixup and cutmix partners come from the whole dataset, or, when decoding on demand from a
@@ -57,11 +57,11 @@ def rect_batches(
     `shapes` are the original (h, w). Returns (order, batch_shapes): dataset index i (after sorting by
     `order`) belongs to batch i // batch_size with shape batch_shapes[i // batch_size] (h, w). A batch's
     shape follows its extreme aspect ratios, `ceil(aspect * imgsz / stride + pad) * stride` (the
-    incumbent's rule, so validation numbers compare); batches mixing portrait and landscape are square.
+    Ultralytics' rule, so validation numbers compare); batches mixing portrait and landscape are square.
     """
     shapes = np.asarray(shapes, dtype=np.float64).reshape(-1, 2)
     ar = shapes[:, 0] / shapes[:, 1]
-    order = np.argsort(ar)  # NumPy's default sort, as the incumbent: equal ratios land in the same batches
+    order = np.argsort(ar)  # NumPy's default sort, as Ultralytics: equal ratios land in the same batches
     ar = ar[order]
     nb = -(-len(ar) // batch_size)
     out = np.empty((nb, 2), dtype=np.int64)
@@ -129,7 +129,7 @@ class DetectionDataset(Dataset):
         self.augment = augment
         # Validation is always rectangular; training only when asked (then mosaic is off).
         self.rect = (cfg.rect if augment else True) if rect is None else rect
-        # Rect margin in strides: half a stride for validation (as the incumbent: comparable mAP), none for training.
+        # Rect margin in strides: half a stride for validation (as Ultralytics: comparable mAP), none for training.
         self.pad = (0.0 if augment else 0.5) if pad is None else pad
         self.batch_size, self.stride = max(int(batch_size), 1), stride
         self.labels, self.label_report = self._load_labels(im_files)
@@ -321,7 +321,7 @@ class _BatchPartners:
     batch is being built) only that batch's images, which this process has just decoded anyway.
 
     Uniform picks over a dataset larger than the image buffer decode 3 extra images per mosaic;
-    batch-local picks decode none, like the incumbent's picks among its recent images, yet stay a
+    batch-local picks decode none, like Ultralytics' picks among its recent images, yet stay a
     function of the batch's keys, so results still do not depend on the number of workers.
     """
 

@@ -63,6 +63,9 @@ def _run_callbacks(cfg: RunConfig, user: Callbacks) -> Callbacks:
     from yoloforge.integrations import register_loggers
 
     register_loggers(run)  # after the plots, so loggers can upload them at the end
+    from yoloforge.remote.callback import register_platform
+
+    register_platform(run, cfg)  # streams to a platform when project=OWNER/PROJECT and a key is known
     return run
 
 

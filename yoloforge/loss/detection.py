@@ -1,6 +1,6 @@
 """The YOLOv8 / YOLO11 training loss: classification BCE + CIoU box loss + distribution focal loss.
 
-Normalisation (kept identical to the incumbent so printed losses compare):
+Normalisation (kept identical to Ultralytics so printed losses compare):
 
 * targets come from `TaskAlignedAssigner`; `S = max(sum of all target scores in the batch, 1)`;
 * cls = sum over all anchors and classes of BCE-with-logits(pred, target score) / S;

@@ -1,6 +1,6 @@
 """Average precision per class, precision/recall/F1 curves and the operating point that is reported.
 
-Definitions (with metrics.match's default rule these reproduce the P, R, mAP50 and mAP50-95 the incumbent
+Definitions (with metrics.match's default rule these reproduce the P, R, mAP50 and mAP50-95 Ultralytics
 printed for the fixture checkpoint, P and R to 6 digits and mAP to 3e-5; tests/metrics/test_crosscheck.py):
 
 * Predictions of all images are pooled and sorted by decreasing confidence; per class, cumulative TP/FP give
@@ -17,7 +17,7 @@ printed for the fixture checkpoint, P and R to 6 digits and mAP to 3e-5; tests/m
 * P and R reported for a class are read off its precision and recall curves (sampled on a 1000-point
   confidence grid) at one confidence shared by all classes: the one that maximises the class-mean F1 curve
   after smoothing it with a box filter spanning 10% of the grid (101 points, ends padded with the end values),
-  as the incumbent does.
+  as Ultralytics does.
 * Classes are those with at least one label; a class with labels but no predictions has AP 0 and counts in the
   mean. Predictions of classes without labels are ignored.
 """
@@ -44,7 +44,7 @@ def smooth(y: np.ndarray, fraction: float = 0.05) -> np.ndarray:
     pad = np.ones(width // 2)
     padded = np.concatenate((pad * y[0], y, pad * y[-1]))
     finite = np.isfinite(padded)
-    if finite.all():  # the incumbent's exact arithmetic, so the argmax it picks is reproduced bit for bit
+    if finite.all():  # Ultralytics' exact arithmetic, so the argmax it picks is reproduced bit for bit
         return np.convolve(padded, np.ones(width) / width, mode="valid")
     num = np.convolve(np.where(finite, padded, 0.0), np.ones(width), mode="valid")
     den = np.convolve(finite.astype(float), np.ones(width), mode="valid")

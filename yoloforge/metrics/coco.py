@@ -5,7 +5,7 @@ How pycocotools' bbox mAP relates to ours (metrics.match, metrics.ap) on the sam
 * Matching: the same rule (predictions by decreasing score, each takes its highest-IoU free label of its
   class, IoU >= t), evaluated per category over all images, mAP averaged over categories that have labels.
 * Interpolation: the one remaining difference. pycocotools averages step-function reads of the precision
-  envelope at recall 0:0.01:1; ours (`method="interp"`, what the incumbent reports) integrates linear reads
+  envelope at recall 0:0.01:1; ours (`method="interp"`, what Ultralytics reports) integrates linear reads
   with the trapezoidal rule, the curve ending at (last recall + 0.01, 0). For the fixture checkpoint on
   coco128 train2017 (imgsz 160) ours is lower by 0.0013 mAP50-95 (0.08739 vs 0.08869) and 0.0022 mAP50
   (0.17013 vs 0.17236). `DetectionStats(method="coco")` reproduces pycocotools to 1e-15 there

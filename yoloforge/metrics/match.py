@@ -5,7 +5,7 @@ label matches at most one prediction. Two rules:
 
 * `"greedy"` (default): visit predictions by decreasing confidence (the order NMS returns them in); each takes
   the highest-IoU label still free (on equal IoU, the later label, as pycocotools does). This is COCO's rule
-  (pycocotools), and it reproduces the P, R, mAP50 and mAP50-95 the incumbent printed for the fixture
+  (pycocotools), and it reproduces the P, R, mAP50 and mAP50-95 Ultralytics printed for the fixture
   checkpoint (P and R to 6 digits, mAP to 3e-5; tests/metrics/test_crosscheck.py).
 * `"no_fallback"`: each prediction proposes its highest-IoU label; each label accepts its most confident
   proposer; a rejected prediction is a false positive even if another label was free. Some YOLO evaluators

@@ -60,7 +60,7 @@ class BoxMetrics:
 
     @property
     def maps(self) -> np.ndarray:
-        """(nc,) mAP50-95 per class id; classes without labels get the overall mAP (as the incumbent does)."""
+        """(nc,) mAP50-95 per class id; classes without labels get the overall mAP (as Ultralytics does)."""
         out = np.full(self.nc, self.map)
         out[self.ap_class_index] = self.ap
         return out
@@ -73,7 +73,7 @@ class BoxMetrics:
         return float(self.p[i]), float(self.r[i]), float(self.ap50[i]), float(self.ap[i])
 
     def fitness(self) -> float:
-        """mAP50-95 alone (the incumbent's current rule)."""
+        """mAP50-95 alone (Ultralytics' current rule)."""
         return self.map
 
 

@@ -75,8 +75,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         globals_ = pickle_globals(pickle_bytes(path))
     except (ValueError, pickle.UnpicklingError, EOFError, OSError) as e:
         raise CheckpointError(f"{path} is not a readable torch checkpoint: {e}") from None
-    if foreign.is_incumbent(globals_):
-        return foreign.load_incumbent(path, globals_)
+    if foreign.is_ultralytics(globals_):
+        return foreign.load_ultralytics(path, globals_)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

@@ -16,7 +16,7 @@ from yoloforge.errors import CheckpointError
 
 # Prefixes of the class names we accept as inert module stand-ins.
 _MODULE_PREFIXES = ("ultralytics.nn.", "torch.nn.modules.")
-_INCUMBENT_PREFIX = "ultralytics."
+_ULTRALYTICS_PREFIX = "ultralytics."
 _TORCH_OK = {
     "collections.OrderedDict",
     "torch._utils._rebuild_tensor_v2",
@@ -35,9 +35,9 @@ class _Inert:
         self.__dict__.update(state)
 
 
-def is_incumbent(globals_: set[str]) -> bool:
+def is_ultralytics(globals_: set[str]) -> bool:
     """True when a pickle's globals come from an Ultralytics checkpoint."""
-    return any(g.startswith(_INCUMBENT_PREFIX) for g in globals_)
+    return any(g.startswith(_ULTRALYTICS_PREFIX) for g in globals_)
 
 
 def _stand_ins(globals_: set[str], path: Path) -> list[tuple[type, str]]:
@@ -94,7 +94,7 @@ def _mark_head_style(yaml_dict: dict[str, Any], state: dict[str, Any], head_inde
     row[3] = [*args, {"dw_cls": depthwise}]
 
 
-def load_incumbent(path: str | Path, globals_: set[str]) -> dict[str, Any]:
+def load_ultralytics(path: str | Path, globals_: set[str]) -> dict[str, Any]:
     """Read an Ultralytics detection checkpoint into yoloforge's checkpoint dict layout."""
     import torch
 

@@ -26,7 +26,7 @@ class ModelInfo:
     """Size summary of a model.
 
     `layers` is `len(list(model.modules()))`: every nn.Module object, containers and the model
-    itself included (395 for yolo11n). This is simple and unambiguous; it is NOT the incumbent's
+    itself included (395 for yolo11n). This is simple and unambiguous; it is NOT Ultralytics'
     convention (which prints 181 for yolo11n), so compare parameters and GFLOPs, not layers.
     `gradients` counts trainable parameters (the frozen DFL conv is excluded). `gflops` is for one
     `imgsz` x `imgsz` image, counted by torch's FlopCounterMode (a multiply-add counts as 2 FLOPs).

@@ -1,7 +1,7 @@
 """List the globals a torch checkpoint's pickle refers to, without unpickling anything.
 
 Reading opcodes with `pickletools` executes nothing, so this is safe on any file; it lets us tell
-an incumbent checkpoint (to import) from a file that asks to run code (to refuse by name).
+an Ultralytics checkpoint (to import) from a file that asks to run code (to refuse by name).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ here too: SSE streams and the Ultralytics-compatible endpoints (`compat/`) as ro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,7 +41,12 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start_jobs()  # the scheduler loop: re-attaches to running jobs, places queued ones
+        from yoloforge.platform.services.sweeper import lost_run_sweeper
+
+        sweeper = asyncio.create_task(lost_run_sweeper(state))
         yield
+        sweeper.cancel()
         state.close()
 
     app = FastAPI(
@@ -54,11 +60,19 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     )
     app.state.platform = state
     app.add_middleware(JsonTooLarge, upload_mb=settings.max_upload_mb, json_mb=JSON_BODY_LIMIT // MB)
+    if settings.fault_rate > 0:
+        from yoloforge.platform.api.faults import FaultInjector
+
+        app.add_middleware(FaultInjector, rate=settings.fault_rate, seed=settings.fault_seed)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=JSON_BODY_LIMIT)
     for router in UPLOAD_ROUTERS:
         limit = settings.max_upload_bytes + MB  # the archive plus the form's other fields
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES, max_body_size=limit)
-    mount_web(app)
+    from yoloforge.platform.compat import compat_routers
+
+    for router in compat_routers():  # Ultralytics' paths, at the root (checkpoint PUTs need the upload limit)
+        app.include_router(router, max_body_size=settings.max_upload_bytes + MB)
+    mount_web(app)  # last: its /{owner}/{project} pages must not shadow the routes above
     return app

@@ -1,6 +1,7 @@
 """`yoloforge server ...`: start the platform, migrate its database, and bootstrap accounts and keys.
 
     yoloforge server [--host 127.0.0.1] [--port 8000] [--home DIR] [--database-url URL] [--storage-url URL] [--demo]
+                     [--gpu-catalog FILE] [--ray-address ADDRESS]
     yoloforge server migrate [--home DIR] [--database-url URL]
     yoloforge server create-user NAME [--admin]          # the password is read from stdin
     yoloforge server create-key USER [--scope train] [--name NAME]   # prints the key, once
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
     parser.add_argument("--demo", action="store_true", help="create an admin and the public coco8 dataset once")
+    parser.add_argument("--gpu-catalog", help="GPU catalog YAML (default: the packaged one: a local 'cpu' type)")
+    parser.add_argument("--ray-address", help="Ray cluster for GPU pools with 'executor: ray' (e.g. ray://host:10001)")
     sub = parser.add_subparsers(dest="command")
     migrate = sub.add_parser("migrate", help="apply the database migrations and exit")
     _location_args(migrate)
@@ -57,7 +60,8 @@ def settings_from(args: argparse.Namespace) -> ServerSettings:
     """Settings from the given options over YOLOFORGE_SERVER_* over the defaults."""
     from pydantic import ValidationError
 
-    given = {k: getattr(args, k) for k in (*LOCATION_OPTIONS, "host", "port") if getattr(args, k, None) is not None}
+    names = (*LOCATION_OPTIONS, "host", "port", "gpu_catalog", "ray_address")
+    given = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     try:
         return ServerSettings(**given)
     except ValidationError as e:
@@ -143,6 +147,9 @@ def cmd_serve(settings: ServerSettings, demo: bool) -> None:
     from yoloforge.platform.bootstrap import ensure_demo
 
     check_port(settings.host, settings.port)
+    from yoloforge.platform.gpus import load_catalog
+
+    load_catalog(settings.gpu_catalog)  # a bad catalog is one line, before anything starts
     app = create_app(settings)
     url = f"http://{settings.host}:{settings.port}"
     if demo:
@@ -154,6 +161,7 @@ def cmd_serve(settings: ServerSettings, demo: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `yoloforge server`; returns the exit code."""
+    from yoloforge.platform.gpus import CatalogError
     from yoloforge.platform.services.errors import ServiceError
 
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -167,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cmd_create_key(settings, args.user, args.scope, args.name)
         else:
             cmd_serve(settings, args.demo)
-    except (CommandError, ServiceError) as e:
+    except (CommandError, ServiceError, CatalogError) as e:
         print(f"yoloforge server: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

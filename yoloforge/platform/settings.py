@@ -49,6 +49,28 @@ class ServerSettings(BaseSettings):
     max_zip_entries: int = Field(500_000, ge=1, description="Most entries in one archive.")
     verify_workers: int = Field(0, ge=0, le=256, description="Processes verifying a large upload; 0: one per core.")
     key_touch_seconds: int = Field(60, ge=0, description="An API key's last-used time is written at most this often.")
+    # --- cloud training jobs (issue 12) ---
+    gpu_catalog: Path | None = Field(None, description="GPU catalog YAML; default: the packaged gpus.yaml.")
+    ray_address: str | None = Field(None, description="Ray cluster address for pools with executor: ray.")
+    public_url: str | None = Field(None, description="URL workers use to reach this server; default http://host:port.")
+    scheduler_interval: float = Field(1.0, gt=0, le=60, description="Seconds between scheduler passes.")
+    heartbeat_timeout: float = Field(120.0, gt=0, description="Seconds without a heartbeat before a job is retried.")
+    max_restarts: int = Field(3, ge=0, le=100, description="Automatic restarts of a job whose worker died.")
+    default_job_quota: int = Field(1, ge=0, le=10_000, description="Running cloud jobs per account (admin can change).")
+    jobs_scheduler: bool = Field(True, description="Run the scheduler loop in this server process.")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications (none: no e-mail).")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    smtp_from: str = Field("yoloforge@localhost", description="Sender address of notification e-mails.")
+    smtp_user: str | None = Field(None, description="SMTP login, when the server needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    # --- remote training streams (issue 11) ---
+    lost_after_seconds: float = Field(300.0, gt=0, description="A streaming run silent this long becomes `lost`.")
+    fault_rate: float = Field(0.0, ge=0, le=1, description="Drills: this share of streaming requests fails (500).")
+    fault_seed: int | None = Field(None, description="Drills: seed of the fault injector.")
+    sse_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="SSE streams re-read the event log this often (events of other server processes)."
+    )
 
     @field_validator("home")
     @classmethod
@@ -64,6 +86,19 @@ class ServerSettings(BaseSettings):
     def resolved_storage_url(self) -> str:
         """`storage_url`, or the `storage/` folder under `home`."""
         return self.storage_url or str(self.home / "storage")
+
+    @property
+    def resolved_public_url(self) -> str:
+        """`public_url`, or http://host:port (0.0.0.0 and :: become 127.0.0.1 for local workers)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Folder of the jobs' working folders (one per model: logs, run folder, exit codes)."""
+        return self.home / "jobs"
 
     @property
     def max_upload_bytes(self) -> int:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from itsdangerous import URLSafeSerializer
 
 from yoloforge.platform.db.session import Database
+from yoloforge.platform.gpus import Catalog, load_catalog
 from yoloforge.platform.services.archives import ArchiveLimits
+from yoloforge.platform.services.events import Broadcaster
 from yoloforge.platform.services.links import LinkSigner
 from yoloforge.platform.services.storage import Storage
 from yoloforge.platform.services.verifier import Verifier
@@ -23,6 +26,9 @@ class PlatformState:
     links: LinkSigner
     cookies: URLSafeSerializer
     verifier: Verifier
+    broadcaster: Broadcaster
+    catalog: Catalog = field(default_factory=load_catalog)
+    runner: Any = None  # the jobs' scheduler loop (services/scheduler.JobRunner), made by `start_jobs`
 
     @classmethod
     def build(cls, settings: ServerSettings) -> PlatformState:
@@ -35,10 +41,25 @@ class PlatformState:
             links=LinkSigner(secret),
             cookies=URLSafeSerializer(secret, salt="yoloforge-session"),
             verifier=Verifier(settings.verify_workers),
+            catalog=load_catalog(settings.gpu_catalog),
+            broadcaster=Broadcaster(),
         )
 
+    def start_jobs(self) -> Any:
+        """The jobs' runner (placing, following and restarting cloud jobs), made once; its loop runs when the
+        settings ask for it (`jobs_scheduler`)."""
+        if self.runner is None:
+            from yoloforge.platform.services.scheduler import JobRunner
+
+            self.runner = JobRunner(self)
+            if self.settings.jobs_scheduler:
+                self.runner.start()
+        return self.runner
+
     def close(self) -> None:
-        """Release the database connections and the verification process."""
+        """Stop the jobs' loop (their workers keep running), release the database and the verification process."""
+        if self.runner is not None:
+            self.runner.stop()
         self.verifier.close()
         self.db.dispose()
 

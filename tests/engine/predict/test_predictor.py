@@ -1,4 +1,4 @@
-"""Predict mode on real coco128 images with the incumbent's overfit yolo11n (imgsz 160).
+"""Predict mode on real coco128 images with Ultralytics' overfit yolo11n (imgsz 160).
 
 The model is weak, so the tests assert structure (equal detections across sources, bounds, filters, files) and
 one semantic fact checked against the image's own ground-truth label: its most confident box overlaps a
@@ -37,16 +37,6 @@ ELEPHANTS = "000000000263.jpg"  # 591x640: elephants
 
 def _cfg(**kw: Any) -> RunConfig:
     return RunConfig(mode="predict", imgsz=160, device="cpu", verbose=False, **kw)
-
-
-@pytest.fixture(scope="module")
-def yolo(fixtures_dir: Path) -> YOLO:
-    return YOLO(fixtures_dir / "yolo11n-coco128-overfit160.pt")
-
-
-@pytest.fixture(scope="module")
-def images(coco128_dir: Path) -> Path:
-    return coco128_dir / "images" / "train2017"
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,6 @@ SETTINGS = {"imgsz": 160, "device": "cpu", "verbose": False}
 
 
 @pytest.fixture(scope="module")
-def yolo(fixtures_dir: Path) -> YOLO:
-    return YOLO(fixtures_dir / "yolo11n-coco128-overfit160.pt")
-
-
-@pytest.fixture(scope="module")
-def images(coco128_dir: Path) -> Path:
-    return coco128_dir / "images" / "train2017"
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory, images: Path) -> Path:
     """6 frames at 5 fps, 192x160: three real photos, each shown twice."""
     path = tmp_path_factory.mktemp("video") / "clip.mp4"

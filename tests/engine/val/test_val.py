@@ -1,4 +1,4 @@
-"""Val mode: the incumbent's numbers reproduced, and end-of-training validation equal to standalone validation."""
+"""Val mode: Ultralytics' numbers reproduced, and end-of-training validation equal to standalone validation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from yoloforge import YOLO
 
-# ../shared/fixtures/ultralytics/README.md: the incumbent's validator on this checkpoint, coco128 train2017 as val
-INCUMBENT = {16: {"metrics/precision(B)": 0.485832, "metrics/recall(B)": 0.137397, "metrics/mAP50(B)": 0.170097,
+# ../shared/fixtures/ultralytics/README.md: Ultralytics' validator on this checkpoint, coco128 train2017 as val
+ULTRALYTICS = {16: {"metrics/precision(B)": 0.485832, "metrics/recall(B)": 0.137397, "metrics/mAP50(B)": 0.170097,
                   "metrics/mAP50-95(B)": 0.087369}}  # fmt: skip
 
 
@@ -24,10 +24,10 @@ def trainval(tmp_path_factory: pytest.TempPathFactory, coco128_dir: Path) -> Pat
     return root / "trainval.yaml"
 
 
-def test_incumbent_checkpoint_metrics_reproduced(trainval: Path, fixtures_dir: Path) -> None:
+def test_ultralytics_checkpoint_metrics_reproduced(trainval: Path, fixtures_dir: Path) -> None:
     model = YOLO(str(fixtures_dir / "yolo11n-coco128-overfit160.pt"))
     metrics = model.val(data=str(trainval), imgsz=160, batch=16, conf=0.001, iou=0.7, workers=0, plots=False)
-    for key, want in INCUMBENT[16].items():
+    for key, want in ULTRALYTICS[16].items():
         assert metrics.results_dict[key] == pytest.approx(want, abs=0.002), key
     assert int(metrics.nt_per_class.sum()) == 929
 

@@ -33,7 +33,7 @@ class World:
 
 
 def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
-    from yoloforge.platform.db import ApiKey, Project
+    from yoloforge.platform.db import ApiKey, Export, Job, Model, Project, Webhook
     from yoloforge.platform.services import models
 
     for name, vis in (("vault", "private"), ("showcase", "public")):
@@ -44,6 +44,7 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
     assert upload(client, alice, coco8_zip, "secret-data").status_code == 201
     assert upload(client, alice, coco8_zip, "open-data", visibility="public").status_code == 201
     state = app.state.platform
+    streams = {}
     with state.db.sessions() as s:
         for project_name, model_name in (("vault", "secret-model"), ("showcase", "open-model")):
             project = s.scalar(select(Project).where(Project.name == project_name))
@@ -53,15 +54,29 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
             models.record_epoch(s, model, 0, {"metrics/mAP50(B)": 0.5})
             with open(fixtures_dir / "yolov8n-random-io.pt", "rb") as f:
                 models.store_checkpoint(s, state.storage, model, "best", f, epoch=0)
+            s.add(Job(model_id=model.id, user_id=project.owner_id, gpu_type="cpu", state="stopped"))
+            stored = state.storage.put_bytes(f"models/{model.id}/exports/x.onnx", b"onnx bytes")
+            s.add(Export(model_id=model.id, format="onnx", status="completed", storage_key=stored.key,
+                         size=stored.size, sha256=stored.sha256, filename="x.onnx"))  # fmt: skip
+            streams[project_name] = _stream_run(s, model, project_name)
+        hook = Webhook(user_id=s.scalar(select(Project.owner_id).where(Project.name == "vault")), url="http://x.y/",
+                       secret="whsec_test")  # fmt: skip
+        s.add(hook)
+        s.commit()
         key_id = s.scalar(
             select(ApiKey.id).join(ApiKey.user).where(ApiKey.name == "train key", ApiKey.user.has(name="alice"))
         )
     common = {("checkpoints", "kind"): "best", ("versions", "number"): 1, ("projects", "owner"): "alice",
-              ("datasets", "owner"): "alice"}  # fmt: skip
-    private = {**common, ("projects", "project"): "vault", ("datasets", "name"): "secret-data",
-               ("models", "name"): "secret-model", ("keys", "key_id"): key_id}  # fmt: skip
-    public = {**common, ("projects", "project"): "showcase", ("datasets", "name"): "open-data",
-              ("models", "name"): "open-model"}  # fmt: skip
+              ("datasets", "owner"): "alice", ("users", "owner"): "alice"}  # fmt: skip
+    with state.db.sessions() as s:
+        export_of = dict(s.execute(select(Model.name, Export.id).join(Export, Export.model_id == Model.id)).all())
+    private = {**common, ("exports", "export_id"): export_of["secret-model"], ("projects", "project"): "vault",
+               ("datasets", "name"): "secret-data",
+               ("models", "name"): "secret-model", ("keys", "key_id"): key_id,
+               ("webhooks", "webhook_id"): hook.id, **streams["vault"]}  # fmt: skip
+    public = {**common, ("exports", "export_id"): export_of["open-model"], ("projects", "project"): "showcase",
+              ("datasets", "name"): "open-data",
+              ("models", "name"): "open-model", **streams["showcase"]}  # fmt: skip
     snapshots = [
         "/api/v1/projects/alice/vault",
         "/api/v1/projects/alice/showcase",
@@ -69,9 +84,24 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
         "/api/v1/datasets/alice/open-data",
         "/api/v1/projects/alice/vault/models/secret-model",
         "/api/v1/projects/alice/showcase/models/open-model",
+        "/api/v1/projects/alice/vault/models/secret-model/job",
+        "/api/v1/projects/alice/showcase/models/open-model/job",
+        "/api/v1/webhooks",
+        "/api/v1/projects/alice/vault/models/secret-model/exports",
         "/api/v1/keys",
     ]
     return World(private, public, snapshots)
+
+
+def _stream_run(session, model, project_name: str) -> dict[tuple[str, str], str]:
+    """A streaming run and an unfinished upload of `model` (the stream routes' path parameters)."""
+    from yoloforge.platform.services import ingest_uploads, stream_runs
+
+    key = ("a" if project_name == "vault" else "b") * 32
+    run = stream_runs.new_run(session, model, key, "native")
+    upload = ingest_uploads.begin_upload(session, run, "last", "last.pt", 10, "0" * 64)
+    session.commit()
+    return {("runs", "run_id"): key, ("uploads", "token"): upload.token}
 
 
 def fill(path: str, values: dict[tuple[str, str], Any]) -> str | None:

@@ -50,12 +50,14 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def start_server(home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60) -> ServerProcess:
-    """Start `yoloforge server --home HOME --port <free> ARGS` and wait until /api/v1/health answers 200."""
-    port = free_port()
+def start_server(
+    home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60, port: int | None = None
+) -> ServerProcess:
+    """Start `yoloforge server --home HOME --port <free, or port> ARGS` and wait until /api/v1/health answers 200."""
+    port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = home.parent / f"server-{port}.log"
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:
         proc = subprocess.Popen(
             [YOLOFORGE, "server", "--home", str(home), "--port", str(port), *args],
             stdout=out,

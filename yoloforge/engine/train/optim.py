@@ -1,6 +1,6 @@
 """Optimizer construction and the learning-rate schedule, warmup included.
 
-Three parameter groups, in the incumbent's order so `lr/pg0..2` in results.csv mean the same:
+Three parameter groups, in Ultralytics' order so `lr/pg0..2` in results.csv mean the same:
 pg0 biases (no decay; warmed up from `warmup_bias_lr`), pg1 conv/linear weights (decayed),
 pg2 normalisation weights (no decay).
 """
@@ -85,7 +85,7 @@ def lr_lambda(cfg: RunConfig, epochs: int) -> Callable[[float], float]:
 
 
 def warmup_iterations(cfg: RunConfig, batches_per_epoch: int) -> int:
-    """Warmup length in iterations (at least 100 when warmup is on, as the incumbent does)."""
+    """Warmup length in iterations (at least 100 when warmup is on, as Ultralytics does)."""
     return max(round(cfg.warmup_epochs * batches_per_epoch), 100) if cfg.warmup_epochs > 0 else -1
 
 

@@ -1,4 +1,4 @@
-"""results.csv: one row per epoch with the incumbent's column names, rewritten atomically."""
+"""results.csv: one row per epoch with Ultralytics' column names, rewritten atomically."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ what continuing bit for bit needs, each thing once:
     rng                                Python, NumPy, torch (and CUDA) generator states
     position                           None at an epoch's end; after a mid-epoch stop, where inside the epoch
                                        it stopped (see `position_state`)
+    extra                              plain data subscribers keep with the run (`Trainer.extra`), e.g. the
+                                       platform client's model id, so a resumed run continues the same model
 best.pt and the other final files hold only the EMA weights in fp16 (saving.py).
 """
 
@@ -55,6 +57,7 @@ def trainer_state(t: Trainer) -> dict[str, Any]:
         rng=rng_state(),
         position=t.position,
         save_dir=str(t.save_dir.resolve()),  # where resume writes, wherever the file is copied (resume.resume_dir)
+        extra=dict(t.extra),
     )
 
 
@@ -97,6 +100,7 @@ def load_trainer_state(t: Trainer, ckpt: dict[str, Any]) -> None:
     t.optimizer_steps = int(ckpt.get("optimizer_steps", 0))
     t.nonfinite.update(ckpt.get("nonfinite") or {})
     t.resumed_time = float(ckpt.get("train_time") or 0.0)
+    t.extra = dict(ckpt.get("extra") or {})
     position = ckpt.get("position")
     if position is not None:
         t.start_epoch = int(position["epoch"])

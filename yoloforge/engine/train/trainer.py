@@ -84,6 +84,8 @@ class Trainer:
         self.loader_rng: torch.Tensor | None = None
         self.resumed_time = 0.0
         self.final_metrics: dict[str, float] = {}
+        # plain data callbacks keep with the run: saved in last.pt (`extra`) and restored when it resumes
+        self.extra: dict[str, Any] = {}
         self.final_result: Any = None
 
     # --- the checkpoint's schema, and stopping ----------------------------------------------------------

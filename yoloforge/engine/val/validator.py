@@ -120,7 +120,7 @@ class Validator:
     def _to_original_pixels(
         batch: dict[str, Any], dets: list[torch.Tensor], shape: torch.Size
     ) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
-        """Predictions and labels mapped from the letterboxed input to each original image (as the incumbent)."""
+        """Predictions and labels mapped from the letterboxed input to each original image (as Ultralytics)."""
         from yoloforge.utils.boxes import scale_boxes, xywh2xyxy
 
         h, w = int(shape[0]), int(shape[1])
@@ -129,7 +129,7 @@ class Validator:
         for i, det in enumerate(dets):
             det = det.detach().float().cpu().clone()
             ori, ratio_pad = batch["ori_shape"][i], batch["ratio_pad"][i]
-            det[:, :4] = scale_boxes(det[:, :4], (h, w), ori, ratio_pad=ratio_pad, clip=False)  # as the incumbent
+            det[:, :4] = scale_boxes(det[:, :4], (h, w), ori, ratio_pad=ratio_pad, clip=False)  # as Ultralytics
             sel = batch["batch_idx"] == i
             boxes = scale_boxes(xywh2xyxy(batch["bboxes"][sel].float()) * scale, (h, w), ori, ratio_pad=ratio_pad)
             preds.append(det)

@@ -104,6 +104,23 @@ def link_principal(session: Session, state: PlatformState, token: str, kind: str
     return Principal(user, expand_scopes(["read"]), via="link"), row_id
 
 
+LinkToken = Annotated[str | None, Query(max_length=1000, description="A signed link's token (instead of a key).")]
+
+
+def key_or_link(
+    principal: Principal | None, token: str | None, session: Session, state: PlatformState, kind: str
+) -> tuple[Principal, int | None]:
+    """The caller of a download route: (the signed-in principal, None), else (the link's principal, its row id).
+
+    Raises Unauthorized when there is neither a credential nor a link token, or the link is invalid.
+    """
+    if principal is not None:
+        return principal, None
+    if token is None:
+        raise Unauthorized("not signed in: send 'Authorization: Bearer <API key>' or use a signed download_url")
+    return link_principal(session, state, token, kind)
+
+
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 OptionalUser = Annotated[Principal | None, Depends(get_optional_principal)]
 
@@ -112,7 +129,10 @@ class _Scope:
     def __init__(self, scope: str) -> None:
         self.scope = scope
 
-    def __call__(self, principal: CurrentUser) -> None:
+    def __call__(self, request: Request, principal: CurrentUser, session: SessionDep) -> None:
+        from yoloforge.platform.services.job_tokens import check_request
+
+        check_request(session, principal, request)  # a cloud job's token writes only to its own model
         if self.scope == "admin" and not principal.is_admin:
             raise Forbidden("this needs an admin account and a credential with the 'admin' scope")
         if not principal.has(self.scope):

@@ -39,6 +39,8 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column()
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    # set on a cloud job's per-job token: the key acts on this one model only (services/job_tokens.py)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
 
     user: Mapped[User] = relationship(back_populates="keys")
 

@@ -35,6 +35,7 @@ class Model(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column()
     best_metrics: Mapped[dict[str, Any] | None] = mapped_column()
     final_metrics: Mapped[dict[str, Any] | None] = mapped_column()
+    last_event_id: Mapped[int | None] = mapped_column()  # the model's event counter (db/stream.py, migration 0002)
 
     project: Mapped[Project] = relationship()
     metrics: Mapped[list[MetricRow]] = relationship(

@@ -5,7 +5,22 @@
 
 from __future__ import annotations
 
-from yoloforge.platform.api.routes import auth, datasets, health, keys, models, projects, users
+from yoloforge.platform.api.routes import (
+    auth,
+    datasets,
+    exports,
+    gpus,
+    health,
+    jobs,
+    keys,
+    live,
+    models,
+    notifications,
+    projects,
+    stream,
+    users,
+)
 
-ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router]
-UPLOAD_ROUTERS = [datasets.upload_router]
+ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
+           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router]  # fmt: skip
+UPLOAD_ROUTERS = [datasets.upload_router, stream.upload_router]

@@ -11,11 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 from yoloforge.platform.api.deps import (
     LINK_OR_READ,
     CurrentUser,
+    LinkToken,
     OptionalUser,
     PageDep,
     SessionDep,
     StateDep,
-    link_principal,
+    key_or_link,
     needs,
 )
 from yoloforge.platform.api.downloads import DOWNLOAD_RESPONSES, object_response
@@ -177,16 +178,10 @@ def download_dataset(
     session: SessionDep,
     state: StateDep,
     version: Annotated[int | None, VersionQuery] = None,
-    token: Annotated[
-        str | None, Query(max_length=1000, description="A signed link's token (instead of a key).")
-    ] = None,
+    token: LinkToken = None,
 ) -> Response:
     """The version's zip archive, with its SHA-256 in `X-Checksum-SHA256`; `Range` resumes a download."""
-    row_id = None
-    if principal is None:
-        if token is None:
-            raise Unauthorized("not signed in: send 'Authorization: Bearer <API key>' or use a signed download_url")
-        principal, row_id = link_principal(session, state, token, "dataset_version")
+    principal, row_id = key_or_link(principal, token, session, state, "dataset_version")
     ds = datasets.find_dataset(session, principal, owner, name)
     v = datasets.find_version(ds, version)
     if row_id is not None and row_id != v.id:

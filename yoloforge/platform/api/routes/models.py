@@ -3,18 +3,19 @@ download a checkpoint, delete. They are created by remote training and cloud job
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from yoloforge.platform.api.deps import (
     LINK_OR_READ,
     CurrentUser,
+    LinkToken,
     OptionalUser,
     PageDep,
     SessionDep,
     StateDep,
-    link_principal,
+    key_or_link,
     needs,
 )
 from yoloforge.platform.api.downloads import DOWNLOAD_RESPONSES, object_response
@@ -113,16 +114,10 @@ def download_checkpoint(
     principal: OptionalUser,
     session: SessionDep,
     state: StateDep,
-    token: Annotated[
-        str | None, Query(max_length=1000, description="A signed link's token (instead of a key).")
-    ] = None,
+    token: LinkToken = None,
 ) -> Response:
     """The checkpoint file, with its SHA-256 in `X-Checksum-SHA256`; `Range` resumes a download."""
-    row_id = None
-    if principal is None:
-        if token is None:
-            raise Unauthorized("not signed in: send 'Authorization: Bearer <API key>' or use a signed download_url")
-        principal, row_id = link_principal(session, state, token, "checkpoint")
+    principal, row_id = key_or_link(principal, token, session, state, "checkpoint")
     model = models.find_model(session, principal, owner, project, name)
     ckpt = models.find_checkpoint(model, kind)
     if row_id is not None and row_id != ckpt.id:

@@ -1,0 +1,258 @@
+"""Streaming figures of the platform: ingestion rate, event-to-SSE latency under load, training overhead.
+
+    .venv/bin/python bench/platform_stream.py [--events 20000] [--runs 200] [--seconds 20] [--epochs 6]
+                                              [--outage 60] [--skip ingest,sse,train,outage]
+
+- ingest: epoch events stored per second through POST /api/v1/stream/runs/{run}/events (batches of 100,
+  4 client threads, each its own run) against `yoloforge server` as a process, on SQLite and, when
+  PostgreSQL binaries are installed, on a throwaway PostgreSQL cluster.
+- sse: --runs runs each post one event every 0.5 s while one SSE subscriber per model reads; latency =
+  the subscriber's receive time minus the event's send time (same clock), p50/p99 over --seconds.
+- train: wall time of `yoloforge train` (coco8, imgsz 64, --epochs) without and with streaming (best of 2
+  each); overhead = with / without - 1.
+- outage: a streamed run whose server is killed for --outage s in the middle; prints whether every epoch,
+  console line and checkpoint arrived once, and the training time against the unstreamed one.
+Targets on 2 cores: >= 2,000 epoch events/s on SQLite, p99 < 250 ms, overhead < 2%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.platform.support.server import clean_env, run_cli, start_server  # noqa: E402
+
+TRAIN = ["detect", "train", "data=coco8.yaml", "model=yolov8n.yaml", "imgsz=64", "batch=2", "workers=0",
+         "device=cpu", "plots=False"]  # fmt: skip
+
+
+def account(home: Path, name: str = "alice") -> str:
+    run_cli("server", "create-user", name, "--home", str(home), stdin="a long enough password\n")
+    return run_cli("server", "create-key", name, "--home", str(home)).stdout.strip()
+
+
+def ingest_rate(url: str, key: str, total: int, threads: int = 4, batch: int = 100) -> float:
+    """Epoch events stored per second (each thread one run, batches of `batch`)."""
+    per = total // threads
+
+    def one(i: int) -> None:
+        run = uuid.uuid4().hex
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            seq = 1
+            events = [{"seq": seq, "kind": "start", "time": time.time(), "data": {}}]
+            while seq <= per:
+                while len(events) < batch and seq <= per:
+                    seq += 1
+                    events.append({"seq": seq, "kind": "epoch", "time": time.time(), "data": {
+                        "epoch": seq, "metrics": {"train/box_loss": 1.0, "metrics/mAP50-95(B)": 0.5, "fitness": 0.5,
+                                                  "best_fitness": 0.5}}})  # fmt: skip
+                body = {"protocol": 1, "project": "alice/bench", "model": f"ingest-{i}", "events": events}
+                r = c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)
+                r.raise_for_status()
+                events = []
+
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return per * threads / (time.perf_counter() - t0)
+
+
+async def sse_latency(url: str, key: str, runs: int, seconds: float) -> list[float]:
+    """Latencies (s) of events from `runs` concurrent posters to one SSE subscriber each."""
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=2 * runs + 10, max_keepalive_connections=2 * runs + 10)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as c:
+        keys = [uuid.uuid4().hex for _ in range(runs)]
+        for i, run in enumerate(keys):  # each model exists before its subscriber connects
+            body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
+                    "events": [{"seq": 1, "kind": "start", "time": time.time(), "data": {}}]}  # fmt: skip
+            (await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)).raise_for_status()
+        stop = time.monotonic() + seconds
+
+        async def subscribe(i: int) -> None:
+            async with c.stream("GET", f"{url}/api/v1/projects/alice/sse/models/m{i}/events",
+                                headers={"Last-Event-ID": "1"}) as r:  # fmt: skip
+                async for line in r.aiter_lines():
+                    if line.startswith("data: "):
+                        sent = json.loads(line[6:])["data"].get("sent")
+                        if sent is not None:
+                            latencies.append(time.time() - sent)
+                    if time.monotonic() > stop + 2:
+                        return
+
+        async def post(i: int, run: str) -> None:
+            seq = 1
+            await asyncio.sleep(1 + (i % 50) / 100)
+            while time.monotonic() < stop:
+                seq += 1
+                body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
+                        "events": [{"seq": seq, "kind": "progress", "time": time.time(),
+                                    "data": {"sent": time.time()}}]}  # fmt: skip
+                await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)
+                await asyncio.sleep(0.5)
+
+        subs = [asyncio.create_task(subscribe(i)) for i in range(runs)]
+        await asyncio.gather(*(post(i, k) for i, k in enumerate(keys)))
+        await asyncio.sleep(1)
+        for s in subs:
+            s.cancel()
+    return latencies
+
+
+def train_time(cwd: Path, epochs: int, env: dict[str, str], name: str) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "yoloforge", *TRAIN, f"epochs={epochs}", f"name={name}",
+                        "project=alice/overhead" if "YOLOFORGE_API_KEY" in env else f"project={cwd / 'local'}"],
+                       cwd=cwd, env=env, capture_output=True, text=True)  # fmt: skip
+    if r.returncode != 0:
+        raise SystemExit(r.stderr[-2000:])
+    return time.perf_counter() - t0
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else float("nan")
+
+
+def bench_ingest(tmp: Path, total: int) -> None:
+    home = tmp / "ingest-sqlite"
+    key = account(home)
+    server = start_server(home)
+    try:
+        ingest_rate(server.url, key, 400)  # warm-up
+        print(f"ingest  SQLite:     {ingest_rate(server.url, key, total):8.0f} epoch events/s", flush=True)
+    finally:
+        server.stop()
+    from tests.platform.support.postgres import find_bin_dir, start_cluster
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        print("ingest  PostgreSQL: skipped (no PostgreSQL binaries)")
+        return
+    cluster = start_cluster(bin_dir)
+    try:
+        url = cluster.url(cluster.create_database())
+        home = tmp / "ingest-pg"
+        env = clean_env(YOLOFORGE_SERVER_DATABASE_URL=url)
+        run_cli("server", "create-user", "alice", "--home", str(home), stdin="a long enough password\n", env=env)
+        key = run_cli("server", "create-key", "alice", "--home", str(home), env=env).stdout.strip()
+        server = start_server(home, env=env)
+        try:
+            ingest_rate(server.url, key, 400)
+            print(f"ingest  PostgreSQL: {ingest_rate(server.url, key, total):8.0f} epoch events/s", flush=True)
+        finally:
+            server.stop()
+    finally:
+        cluster.stop()
+
+
+def bench_sse(tmp: Path, runs: int, seconds: float) -> None:
+    home = tmp / "sse"
+    key = account(home)
+    server = start_server(home)
+    try:
+        lat = asyncio.run(sse_latency(server.url, key, runs, seconds))
+    finally:
+        server.stop()
+    print(f"sse     {runs} runs: {len(lat)} events, p50 {percentile(lat, 50) * 1000:.0f} ms, "
+          f"p99 {percentile(lat, 99) * 1000:.0f} ms", flush=True)  # fmt: skip
+
+
+def bench_train(tmp: Path, epochs: int, outage: float | None) -> None:
+    home = tmp / "train"
+    key = account(home)
+    server = start_server(home)
+    try:
+        env_off = clean_env()
+        env_on = clean_env(YOLOFORGE_PLATFORM_URL=server.url, YOLOFORGE_API_KEY=key)
+        off = min(train_time(tmp, epochs, env_off, f"off{i}") for i in range(2))
+        on = min(train_time(tmp, epochs, env_on, f"on{i}") for i in range(2))
+        print(f"train   {epochs} epochs: {off:.2f} s without streaming, {on:.2f} s with: overhead "
+              f"{(on / off - 1) * 100:+.1f}%", flush=True)  # fmt: skip
+    finally:
+        server.stop()
+    if outage:
+        bench_outage(tmp, epochs, outage, off)
+
+
+def bench_outage(tmp: Path, epochs: int, outage: float, baseline: float) -> None:
+    home = tmp / "outage"
+    key = account(home)
+    server = start_server(home)
+    port = int(server.url.rsplit(":", 1)[1])
+    env = clean_env(YOLOFORGE_PLATFORM_URL=server.url, YOLOFORGE_API_KEY=key)
+    epochs = max(epochs, 4)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "yoloforge", *TRAIN, f"epochs={epochs * 10}", "name=outage",
+                             "project=alice/outage"], cwd=tmp, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    auth = {"Authorization": f"Bearer {key}"}
+    base = f"{server.url}/api/v1/projects/alice/outage/models/outage"
+    while True:
+        r = httpx.get(f"{base}/metrics", headers=auth)
+        if r.status_code == 200 and r.json()["items"]:
+            break
+        time.sleep(0.5)
+    server.proc.kill()
+    server.proc.wait()
+    time.sleep(outage)
+    server = start_server(home, port=port)
+    try:
+        code = proc.wait()
+        took = time.perf_counter() - t0
+        time.sleep(1)
+        metrics = httpx.get(f"{base}/metrics", headers=auth).json()["items"]
+        model = httpx.get(base, headers=auth).json()
+        lines = httpx.get(f"{base}/console?limit=5000", headers=auth).json()["lines"]
+        spool = list((tmp / "alice" / "outage" / "outage" / "platform" / "spool").glob("*_*/0*"))
+        epochs_ok = [m["epoch"] for m in metrics] == list(range(epochs * 10))
+        once = sum("Training for" in line["text"] for line in lines) == 1
+        print(f"outage  {outage:.0f} s server outage: exit {code}, status {model['status']}, every epoch once "
+              f"{epochs_ok}, console once {once}, checkpoints {sorted(c['kind'] for c in model['checkpoints'])}, "
+              f"spool left {len(spool)}; training {took:.1f} s for {epochs * 10} epochs "
+              f"(unstreamed {baseline / epochs * epochs * 10:.1f} s expected)", flush=True)  # fmt: skip
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--outage", type=float, default=0.0, help="seconds of server outage (0: skip)")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,sse,train")
+    args = ap.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    os.environ.setdefault("YOLOFORGE_CONFIG_DIR", tempfile.mkdtemp(prefix="yf-bench-config-"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if "ingest" not in skip:
+            bench_ingest(tmp, args.events)
+        if "sse" not in skip:
+            bench_sse(tmp, args.runs, args.seconds)
+        if "train" not in skip:
+            bench_train(tmp, args.epochs, args.outage or None)
+
+
+if __name__ == "__main__":
+    main()
