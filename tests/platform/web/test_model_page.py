@@ -24,7 +24,7 @@ def test_model_page_curves_and_checkpoint_download(site: Site, browser, fixtures
     ])  # fmt: skip
     page = new_page(browser, site, "alice")
     page.goto("/alice/curves/models/exp1")
-    charts = page.locator("#charts figure")
+    charts = page.locator("#charts figure[data-chart]")
     expect(charts).to_have_count(5)
     for i in range(5):
         expect(charts.nth(i)).to_have_attribute("data-points", "3")
