@@ -35,7 +35,7 @@ class Site:
         return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {self.keys[user]}"})
 
 
-def start_site(home: Path, users: tuple[str, ...] = ("alice", "bob")) -> Site:
+def start_site(home: Path, users: tuple[str, ...] = ("alice", "bob", "carol")) -> Site:
     """Accounts made with `yoloforge server create-user/create-key`, then the server started on them."""
     keys = {}
     for user in users:

@@ -152,6 +152,7 @@ def worker_spec(state: Any, job: Job, token: str) -> WorkerSpec:
         "YOLOFORGE_DATASETS_DIR": str(state.settings.jobs_dir / "datasets"),
         "YOLOFORGE_CONFIG_DIR": str(state.settings.jobs_dir / "config"),
         "YOLOFORGE_JOB_ID": str(job.id),
+        "YOLOFORGE_PLATFORM_MODEL": str(model.id),  # the streaming client attaches its run to this model
     }
     return WorkerSpec(job_id=job.id, attempt=job.attempt, job_dir=job_dir, train_args=args,
                       run_dir=run_dir(job, state.settings.jobs_dir), env=env,

@@ -17,7 +17,9 @@ from yoloforge.platform.services.keys import KEY_PREFIX, SHOWN_PREFIX, hash_key,
 from yoloforge.platform.services.principal import Principal
 
 # paths (besides the model's own) a job token may write to; the streaming service adds its ingestion prefix
-WRITE_PREFIXES: list[str] = []
+# the streaming client's ingestion and upload routes (issue 11): a job's worker streams its run there.
+# (Which model a run writes to is the ingestion service's check; this list only lets the token reach it.)
+WRITE_PREFIXES: list[str] = ["/api/v1/stream/"]
 
 
 def create_for_job(session: Session, job: Job) -> str:

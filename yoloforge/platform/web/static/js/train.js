@@ -9,6 +9,8 @@ const back = form.querySelector("[data-back]");
 const next = form.querySelector("[data-next]");
 const start = form.querySelector("[data-start]");
 let current = 0;
+// not form.dataset: the radio buttons named "dataset" shadow that property on a <form>
+const attr = (name) => form.getAttribute(`data-${name}`);
 
 function show(i) {
   current = i;
@@ -57,14 +59,14 @@ export function body() {
 
 async function estimate() {
   const box = form.querySelector("[data-testid=estimate]");
-  if (!box || form.dataset.billing !== "true") return;
+  if (!box || attr("billing") !== "true") return;
   const gpu = form.querySelector("input[name=gpu]:checked");
   const data = form.querySelector("input[name=dataset]:checked");
   if (!gpu || !data) return;
   const rate = Number(gpu.dataset.rate);
   const lines = [];
-  if (rate > 0 && form.dataset.canStartPaid !== "true") {
-    lines.push(`<p class="form-error">Your balance ($${form.dataset.balance}) is below the $${form.dataset.minBalance} needed to start on a paid GPU: <a href="/billing">add credit</a> or pick a free GPU.</p>`);
+  if (rate > 0 && attr("can-start-paid") !== "true") {
+    lines.push(`<p class="form-error">Your balance ($${attr("balance")}) is below the $${attr("min-balance")} needed to start on a paid GPU: <a href="/billing">add credit</a> or pick a free GPU.</p>`);
   }
   try {
     const r = await fetch("/api/v1/billing/estimate", {
@@ -130,12 +132,12 @@ form.addEventListener("submit", async (ev) => {
   }
   start.disabled = true;
   try {
-    const r = await fetch(form.dataset.submit, {
+    const r = await fetch(attr("submit"), {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(payload),
     });
     const answer = await r.json().catch(() => null);
-    if (r.ok) return window.location.assign(`${form.dataset.project}/models/${encodeURIComponent(answer.name)}`);
+    if (r.ok) return window.location.assign(`${attr("project")}/models/${encodeURIComponent(answer.name)}`);
     const errors = ((answer && answer.errors) || []).map((e) => ({ ...e, field: mapField(e.field) }));
     const first = errors.map((e) => stepOf(e.field)).find((i) => i >= 0);
     if (first !== undefined) show(first);
