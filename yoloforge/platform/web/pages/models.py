@@ -80,6 +80,7 @@ async def job_parts(api: Api, base: str, model: dict) -> dict:
         "can_stop": jobs_installed and state in RUNNING and not (job or {}).get("want"),
         "can_resume": jobs_installed and job is not None and state in RESUMABLE,
         "cost": await _optional(api, base + "/cost"),
+        "exports": await _optional(api, base + "/exports"),
     }
 
 

@@ -1,4 +1,4 @@
-"""Account settings: API keys (create with a scope, shown once, revoke) and webhooks (jobs part)."""
+"""Account settings: API keys (create with a scope, shown once, revoke), webhooks and the notification e-mail."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ async def settings_page(request: Request) -> Response:
 
     async def load(api: Api, request: Request) -> dict[str, Any]:
         webhooks = await api.optional("/webhooks")  # once the jobs part is installed
-        return {**(await _keys(api, request)), "webhooks": webhooks, "title": "Settings"}
+        email = await api.optional("/notifications/settings")
+        return {**(await _keys(api, request)), "webhooks": webhooks, "email": email, "title": "Settings"}
 
     return await page(request, "settings.html", load)
 

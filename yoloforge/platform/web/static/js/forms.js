@@ -13,6 +13,8 @@ export function fieldValues(form) {
     if (el.type === "checkbox") body[el.name] = el.value === "on" ? true : el.value;
     else if (el.type === "number" || el.dataset.type === "number") {
       if (el.value !== "") body[el.name] = Number(el.value);
+    } else if (el.dataset.type === "nullable") {
+      body[el.name] = el.value.trim() === "" ? null : el.value.trim();
     } else if (el.dataset.type === "json") {
       if (el.value.trim() !== "") body[el.name] = JSON.parse(el.value);
     } else body[el.name] = el.value;
