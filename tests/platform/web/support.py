@@ -32,7 +32,8 @@ class Site:
         return self.server.url
 
     def api(self, user: str) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.url}/api/v1", headers={"Authorization": f"Bearer {self.keys[user]}"})
+        auth = {"Authorization": f"Bearer {self.keys[user]}"}
+        return httpx.Client(base_url=f"{self.url}/api/v1", headers=auth, timeout=60)
 
 
 def start_site(home: Path, users: tuple[str, ...] = ("alice", "bob", "carol")) -> Site:
@@ -54,7 +55,7 @@ def launch(playwright: Any) -> Any:
 
 def session_cookie(site: Site, user: str) -> dict[str, Any]:
     """Sign in through the API and return the cookie, ready for `context.add_cookies`."""
-    r = httpx.post(f"{site.url}/api/v1/auth/login", json={"name": user, "password": PASSWORD})
+    r = httpx.post(f"{site.url}/api/v1/auth/login", json={"name": user, "password": PASSWORD}, timeout=60)
     assert r.status_code == 200, r.text
     (cookie,) = [c for c in r.cookies.jar]
     return {"name": cookie.name, "value": cookie.value, "url": site.url}
