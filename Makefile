@@ -3,15 +3,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the pages' npm packages (htmx, uPlot, axe-core, Swagger UI, ReDoc), copied into a git-ignored static folder
+WEB_VENDOR := yoloforge/platform/web/static/vendor/.installed
 
-.PHONY: setup test lint format demo serve clean
+.PHONY: setup test lint format demo serve screenshots clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_VENDOR)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+$(WEB_VENDOR): package.json package-lock.json scripts/vendor_assets.mjs
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_VENDOR)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -22,7 +28,7 @@ format: setup
 	$(BIN)/ruff format .
 
 test: lint
-	$(BIN)/pytest -n 2 -q -m "not slow"
+	$(BIN)/pytest -n 2 --dist loadgroup -q -m "not slow"
 
 # The first run a newcomer sees (scripts/demo.py): fine-tune Ultralytics' pretrained yolo11n.pt on the bundled
 # coco8 when it can be fetched (the docs' first example); offline, one line says why and YOLO11n trains from
@@ -35,5 +41,9 @@ demo: setup
 serve: setup
 	$(BIN)/yoloforge server --demo
 
+# docs/screenshots/*.png of every page (light and dark at 1280 px, one at 390 px), shown in the README.
+screenshots: setup
+	$(BIN)/python scripts/screenshots.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules yoloforge/platform/web/static/vendor build *.egg-info .pytest_cache .ruff_cache

@@ -34,6 +34,7 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
     from yoloforge.platform.services import billing_hooks
     from yoloforge.platform.services.billing_rules import BillingPolicy
     from yoloforge.platform.state import PlatformState
+    from yoloforge.platform.web import mount as mount_web
 
     settings = settings or ServerSettings()
     billing_hooks.register(BillingPolicy.from_settings(settings))
@@ -56,6 +57,8 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
         version=__version__,
         description="Projects, datasets and models of the yoloforge training platform.",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are the web part's, with their assets served locally (no CDN)
+        redoc_url=None,
         dependencies=[Depends(single_valued_query)],
     )
     app.state.platform = state
@@ -74,4 +77,5 @@ def create_app(settings: ServerSettings | None = None, *, migrate: bool = True) 
 
     for router in compat_routers():  # Ultralytics' paths, at the root (checkpoint PUTs need the upload limit)
         app.include_router(router, max_body_size=settings.max_upload_bytes + MB)
+    mount_web(app)  # last: its /{owner}/{project} pages must not shadow the routes above
     return app

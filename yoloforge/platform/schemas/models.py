@@ -34,6 +34,7 @@ class ModelSummary(PublicModel):
     started_at: dt.datetime | None
     ended_at: dt.datetime | None
     epochs_done: int = Field(description="Epochs with metrics so far.")
+    epochs: int | None = Field(None, description="Epochs planned (the settings' `epochs`), when known.")
     best_metrics: dict[str, Any] | None
 
 

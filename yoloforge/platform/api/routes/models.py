@@ -35,7 +35,12 @@ _SUMMARY = ("name", "source", "status", "created_at", "started_at", "ended_at", 
 
 
 def _summary(m: Model, epochs: int) -> dict[str, Any]:
-    return {**{k: getattr(m, k) for k in _SUMMARY}, "epochs_done": epochs}
+    planned = m.settings.get("epochs") if isinstance(m.settings, dict) else None
+    return {
+        **{k: getattr(m, k) for k in _SUMMARY},
+        "epochs_done": epochs,
+        "epochs": planned if isinstance(planned, int) else None,
+    }
 
 
 def model_public(m: Model, principal: Principal, state: PlatformState) -> ModelPublic:
