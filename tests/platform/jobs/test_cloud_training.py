@@ -144,29 +144,3 @@ def test_server_killed_and_restarted_during_a_job(cloud) -> None:
         _check_model(c, home, "m3", 2)
     finally:
         again.stop()
-
-
-def test_silent_worker_is_restarted(tmp_path: Path, coco8_zip: Path) -> None:
-    """A trainer frozen with SIGSTOP sends no heartbeat: after `heartbeat_timeout` it is killed and resumed."""
-    from tests.platform.support.server import clean_env
-
-    home = tmp_path / "home"
-    key = make_user(home, "alice")
-    server = start_server(home, env=clean_env(YOLOFORGE_SERVER_HEARTBEAT_TIMEOUT="45"))
-    c = client(server.url, key)
-    try:
-        setup_project(c, coco8_zip)
-        assert submit(c, "alice", "m4", epochs=2).status_code == 201
-        wait_epochs(c, "alice", "m4", 1, timeout=300)
-        [trainer] = _trainers(home)
-        trainer.suspend()  # SIGSTOP: alive, silent
-        j = wait_state(c, "alice", "m4", ENDED, timeout=400)
-        assert j["state"] == "completed", j
-        retry = next(t for t in j["transitions"] if t["to_state"] == "retrying")
-        assert "no heartbeat" in retry["reason"] and j["attempt"] == 2
-        _check_model(c, home, "m4", 2)
-    finally:
-        c.close()
-        server.stop()
-        for proc in _trainers(home):
-            proc.kill()

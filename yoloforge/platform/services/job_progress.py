@@ -39,8 +39,8 @@ def follow(runner: Any, session: Session, job: Job) -> None:
     if status.placement is not None and "placement" not in job.handle:
         job.handle = {**job.handle, "placement": status.placement}
     if status.alive:
-        if runner.heartbeat_from_process:
-            job.heartbeat_at = now
+        if runner.heartbeat_from_process or not job.handle.get("streaming"):
+            job.heartbeat_at = now  # until its run streams (imports, dataset, model build), a live process is alive
         _phases(session, job, status.phases)
         if runner.heartbeat_from_process:  # no streaming service: the run folder is where epochs are learnt
             sync_metrics(session, job.model, folder)

@@ -19,6 +19,8 @@ def _heartbeat(session: Session, model: Any, event: Any) -> None:
     job = jobs.find_job(session, model)
     if job is not None and job.state in jobs.ACTIVE:
         job.heartbeat_at = event.received_at
+        if job.handle is not None and not job.handle.get("streaming"):
+            job.handle = {**job.handle, "streaming": True}  # from now on only the run's events are its heartbeat
 
 
 def _command(session: Session, model: Any) -> str | None:
