@@ -4,6 +4,8 @@ job tokens scoped to their model, notifications."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -124,6 +126,17 @@ def test_job_token_writes_only_to_its_model(app, client, alice, ready) -> None:
     assert client.get("/api/v1/datasets/alice/coco8", headers=auth).status_code == 200  # reads its dataset
     r = client.post("/api/v1/projects", headers=auth, json={"name": "other"})
     assert r.status_code == 403 and "training job" in r.json()["detail"]
+
+    def start(headers: dict, run: str, **data) -> object:
+        event = {"seq": 1, "kind": "start", "time": time.time(), "data": {"settings": {}, **data}}
+        body = {"protocol": 1, "project": "alice/demo", "model": "mine", "events": [event]}
+        return client.post(f"/api/v1/stream/runs/{run}/events", headers=headers, json=body)
+
+    mine = start(alice.auth(), "a" * 32)  # alice's own remote run: a second model of the same account
+    assert mine.status_code == 200, mine.text
+    for data in ({}, {"model_id": mine.json()["model_id"]}):  # a new model, or another existing one: refused
+        r = start(auth, "b" * 32, **data)
+        assert r.status_code == 403 and "may only stream into it" in r.json()["detail"], r.text
     assert client.post(f"{URL}/exp/stop", headers=auth).status_code == 200  # its own model
     s, job = _job(app)
     with s:

@@ -58,6 +58,13 @@ def model_path(session: Session, model_id: int) -> str:
     return f"/api/v1/projects/{model.project.owner.name}/{model.project.name}/models/{model.name}"
 
 
+def bound_model(session: Session, principal: Principal) -> int | None:
+    """The model id a job token is for, or None for any other credential."""
+    if principal.key_id is None:
+        return None
+    return session.scalar(select(ApiKey.model_id).where(ApiKey.id == principal.key_id))
+
+
 def check_request(session: Session, principal: Principal, request: Request) -> None:
     """Refuse a write by a job token outside its model (Forbidden, naming the model it is for)."""
     key_id = principal.key_id

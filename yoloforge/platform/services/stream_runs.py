@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from yoloforge.platform.db import Model, Project, Run, utcnow
 from yoloforge.platform.services import run_hooks
 from yoloforge.platform.services.access import check_access
-from yoloforge.platform.services.errors import NotFound
+from yoloforge.platform.services.errors import Forbidden, NotFound
 from yoloforge.platform.services.events import append_events
+from yoloforge.platform.services.job_tokens import bound_model
 from yoloforge.platform.services.principal import Principal
 from yoloforge.platform.services.projects import find_project
 
@@ -58,8 +59,12 @@ def model_for_start(
 
     With `model_id` (a resume, or a job's worker): that model, if the caller may write to it (NotFound
     otherwise). Without: the project's model `name` when it is `pending` (made by a job, not started yet),
-    else a new model `name`, or `name-2`, `name-3` ... when taken.
+    else a new model `name`, or `name-2`, `name-3` ... when taken. A job's token may stream only into its job's
+    model (Forbidden otherwise).
     """
+    bound = bound_model(session, principal)
+    if bound is not None and model_id != bound:  # a job's token streams into its own model, nothing else
+        raise Forbidden(f"this key belongs to the training job of model {bound} and may only stream into it")
     if model_id is not None:
         model = session.get(Model, model_id)
         if model is None:
