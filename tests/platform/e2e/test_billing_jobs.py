@@ -1,10 +1,7 @@
 """Billing of cloud jobs with a real server process and a paid test GPU type served by the local `cpu` pool:
 the start minimum refuses with the balance and the amount needed, an admin top-up lets the job start, the
 job's charges add up to rate x measured running seconds within a cent; a job killed before its first epoch
-costs $0; a pay-per-job account pays once, at completion.
-
-Needs the jobs service (issue 12): until h/jobs is merged this module skips; it was run green on a scratch
-merge of h/billing with h/jobs (0004 chained after 0003).
+costs $0; a pay-per-job account pays once, at completion; running out of credit pauses, a top-up resumes.
 """
 
 from __future__ import annotations
@@ -12,10 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
-
-pytest.importorskip("yoloforge.platform.gpus", reason="cloud jobs (issue 12) are not merged into this branch yet")
 
 from tests.platform.support.jobs import client, make_user, setup_project, submit, wait_state
 from tests.platform.support.server import clean_env, start_server
@@ -124,13 +117,8 @@ PRICEY = CATALOG.replace('hourly_usd: "36.00"', 'hourly_usd: "3600.00"')  # $1 p
 
 
 def test_out_of_credit_pauses_then_resumes_after_a_top_up(tmp_path: Path, coco8_zip: Path) -> None:
-    """Needs the worker's stream events to reach the job's model (epochs reach billing through run hooks). On
-    main at 23:25 UTC the per-job token may not write to stream's ingestion (403), and with that allowed (a
-    scratch change) ingestion made a separate remote model: this test is the acceptance check of that seam."""
-    from yoloforge.platform.services import job_tokens
-
-    if not any(p.startswith("/api/v1/stream") for p in job_tokens.WRITE_PREFIXES):
-        pytest.skip("a job token may not write stream events yet (job_tokens.WRITE_PREFIXES): no epoch reaches billing")
+    """A paid job whose balance runs out pauses after that epoch (its epochs reach billing through the worker's
+    stream and the run hooks), resumes after a top-up, and ends with every epoch trained and charged once."""
     home = tmp_path / "home"
     key = make_user(home, "alice")
     admin_key = make_user(home, "root", admin=True)
@@ -149,24 +137,33 @@ def test_out_of_credit_pauses_then_resumes_after_a_top_up(tmp_path: Path, coco8_
         done = c.get("/projects/alice/demo/models/m").json()["epochs_done"]
         assert 1 <= done < 3
         balance = Decimal(c.get("/billing").json()["balance"])
-        epoch_costs = [-Decimal(e["amount"]) for e in c.get("/billing/ledger").json()["items"] if e["kind"] == "charge"]
-        assert balance >= -max(epoch_costs)  # below zero by at most one epoch's cost
+        charges = [e for e in c.get("/billing/ledger").json()["items"] if e["kind"] == "charge"]  # newest first
+        last = charges[0]
+        assert last["description"].startswith("epoch ") and "partial" not in last["description"], last  # paused at
+        assert Decimal(last["balance_after"]) == balance  # the end of that epoch: nothing charged after it
+        epochs = [e for e in reversed(charges) if e["description"].startswith("epoch ")]  # oldest first
+        for e in epochs[:-1]:  # after each earlier epoch the balance covered one more like it: the job ran on
+            assert Decimal(e["balance_after"]) >= -Decimal(e["amount"]), e
+        assert Decimal(epochs[-1]["balance_after"]) < -Decimal(epochs[-1]["amount"])  # after this one it did not
         r = admin.post("/billing/top-ups", json={"user": "alice", "amount": "500"})
         assert r.status_code == 201
         j = wait_state(c, "alice", "m", {"completed", "failed", "stopped", "cancelled"}, timeout=400)
         assert j["state"] == "completed", j
         m = c.get("/projects/alice/demo/models/m").json()
-        assert [r["epoch"] for r in m["metrics"]] == [1, 2, 3]  # every epoch once
+        assert [r["epoch"] for r in m["metrics"]] == [0, 1, 2]  # every epoch once (the trainer's 0-based index)
+        cost = c.get("/projects/alice/demo/models/m/cost").json()
+        epoch_ends = [dt.datetime.fromisoformat(r["ended_at"]) for r in cost["rows"] if r["kind"] == "epoch"]
         running, start = Decimal(0), None
         for t in j["transitions"]:
             at = dt.datetime.fromisoformat(t["at"])
             if t["to_state"] == "running":
                 start = at
             elif start is not None:
+                if t["to_state"] == "paused":  # billed up to the epoch end where billing decided to pause
+                    at = max(e for e in epoch_ends if e <= at)
                 running += Decimal(str((at - start).total_seconds()))
                 start = None
-        cost = c.get("/projects/alice/demo/models/m/cost").json()
-        assert {r["epoch"] for r in cost["rows"] if r["kind"] == "epoch"} == {1, 2, 3}
+        assert {r["epoch"] for r in cost["rows"] if r["kind"] == "epoch"} == {0, 1, 2}
         assert abs(Decimal(cost["total_cost"]) - Decimal("3600") * running / 3600) <= Decimal("0.01")
         charges = [e for e in c.get("/billing/ledger?limit=200").json()["items"] if e["kind"] == "charge"]
         assert -sum(Decimal(e["amount"]) for e in charges) == Decimal(cost["total_cost"])

@@ -7,7 +7,8 @@ completed compute time", "when credits run out, training pauses at the end of th
 - `running` opens the meter; each epoch end (the server's receive time) charges the time since the last
   boundary as that epoch's row; the first epoch of a running period is preceded by a `setup` row when the
   run-start event marked where the epoch began.
-- `stopped` and `paused` save a checkpoint: the epoch in progress is charged as a `partial` row.
+- `stopped` saves a checkpoint: the epoch in progress is charged as a `partial` row. `paused` (billing's decision at
+  an epoch end) charges nothing after that epoch end: the worker's time to act on the pause is free.
   `failed`, `cancelled`, `retrying` and `lost` save nothing: the time since the last epoch end is free,
   so a job that fails before its first epoch costs $0. `completed` charges the tail after the last epoch
   (final validation and saving) as a `final` row.
@@ -37,7 +38,6 @@ from yoloforge.platform.db import JobMeter, LedgerEntry, Model, UsageRecord, utc
 from yoloforge.platform.services import ledger
 
 FREE_STATES = ("queued", "starting", "downloading")
-SAVED_STATES = ("stopped", "paused")  # a checkpoint was written: the partial epoch is completed compute
 SETTLE_STATES = ("completed", "failed", "cancelled", "stopped")  # a pay-per-job account pays what ran so far
 US_PER_CENT_HOUR = Decimal(36_000_000_000_000)  # micro-USD/h x microseconds -> cents: 1e6 * 3.6e9 / 100
 _EXACT = Context(prec=60)
@@ -214,9 +214,11 @@ def on_transition(session: Session, job: Any, from_state: str | None, to_state: 
             meter.open_since, meter.run_started_at, meter.pause_reason = at, None, None
     elif running:
         assert meter.open_since is not None
-        if to_state in SAVED_STATES:
+        if to_state == "stopped":  # a stop the user asked for saved the epoch in progress: completed compute
             nxt = None if meter.last_epoch is None else meter.last_epoch + 1
             _charge_open(session, meter, "partial", nxt, at, out)
+        # `paused` is billing's own decision, taken at an epoch end: the job pauses "at the end of the current
+        # epoch", so the seconds the worker needs to act on it are not charged (and cannot overdraw the account)
         elif to_state == "completed":
             _charge(session, meter, "final", meter.last_epoch, meter.open_since, at, out)
         meter.open_since = meter.run_started_at = None
