@@ -92,6 +92,8 @@ def test_webhook_signed_retried_logged(app, client, alice, bob, submitted) -> No
         assert [(d["status"], d["attempts"], d["last_status_code"]) for d in log] == [("delivered", 3, 200)]
         notes = client.get("/api/v1/notifications?unread=true", headers=alice.auth()).json()
         assert [n["kind"] for n in notes["items"]] == ["job.completed"]
+        r = client.post("/api/v1/notifications/read", headers=alice.auth(), json={"ids": [2**70]})  # was a 500
+        assert r.status_code == 422 and "ids" in r.text
         assert client.post("/api/v1/notifications/read", headers=alice.auth(), json={}).json() == {"marked": 1}
         assert client.get("/api/v1/notifications?unread=true", headers=alice.auth()).json()["total"] == 0
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -23,7 +23,9 @@ class NotificationPublic(PublicModel):
 class MarkRead(BaseModel):
     model_config = example({"ids": [1, 2]})
 
-    ids: list[int] | None = Field(None, max_length=1000, description="Notification ids; none: all.")
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] | None = Field(
+        None, max_length=1000, description="Notification ids; none: all."
+    )
 
 
 class MarkedRead(BaseModel):
