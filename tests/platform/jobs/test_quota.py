@@ -23,7 +23,7 @@ types:
 
 
 def _body(i: int, owner: str = "root") -> dict:
-    return {**TINY, "name": f"m{i}", "dataset": f"{owner}/coco8", "epochs": 1}
+    return {**TINY, "name": f"m{i}", "dataset": f"{owner}/coco8", "epochs": 100}  # runs until cancelled
 
 
 def _cancel_active(c: httpx.Client, owner: str, names: list[str]) -> None:
