@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.orm import Session
 
 from yoloforge.platform.services.errors import Forbidden, NotFound
 from yoloforge.platform.services.principal import Principal
@@ -18,6 +19,22 @@ def visible(principal: Principal, table: Any) -> ColumnElement[bool]:
     if principal.is_admin:
         return true()
     return (table.owner_id == principal.user.id) | (table.visibility == "public")
+
+
+def list_visible(
+    session: Session, principal: Principal, table: Any, *, owner: str | None, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """One page of the rows of `table` (projects, datasets) `principal` may read, optionally of one owner: own
+    first, then by owner and name; with the count of all such rows."""
+    from yoloforge.platform.db import User
+
+    query = select(table).join(User, table.owner_id == User.id).where(visible(principal, table))
+    if owner is not None:
+        query = query.where(User.name == owner)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    own_first = (table.owner_id != principal.user.id).asc()
+    rows = session.scalars(query.order_by(own_first, User.name, table.name).limit(limit).offset(offset))
+    return list(rows), total
 
 
 def check_access(principal: Principal, row: Any, what: str, *, write: bool = False) -> Any:

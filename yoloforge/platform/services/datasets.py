@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from yoloforge.platform.db import Dataset, DatasetVersion, User
 from yoloforge.platform.schemas.datasets import DatasetUpdate
-from yoloforge.platform.services.access import check_access, visible
+from yoloforge.platform.services.access import check_access, list_visible
 from yoloforge.platform.services.accounts import check_name
 from yoloforge.platform.services.archives import ArchiveLimits, check_zip, unpack
 from yoloforge.platform.services.dataset_layout import Layout, find_layout
@@ -65,13 +65,7 @@ def list_datasets(
     session: Session, principal: Principal, *, owner: str | None, limit: int, offset: int
 ) -> tuple[list[Dataset], int]:
     """The caller's datasets and the public ones (own first, then by owner and name), and their count."""
-    query = select(Dataset).join(User, Dataset.owner_id == User.id).where(visible(principal, Dataset))
-    if owner is not None:
-        query = query.where(User.name == owner)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    own_first = (Dataset.owner_id != principal.user.id).asc()
-    rows = session.scalars(query.order_by(own_first, User.name, Dataset.name).limit(limit).offset(offset))
-    return list(rows), total
+    return list_visible(session, principal, Dataset, owner=owner, limit=limit, offset=offset)
 
 
 def _receive(src: IO[bytes], dest: Path, limit: int, filename: str) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from yoloforge.platform.db import Model, Project, User
 from yoloforge.platform.schemas.projects import ProjectCreate, ProjectUpdate
-from yoloforge.platform.services.access import check_access, visible
+from yoloforge.platform.services.access import check_access, list_visible
 from yoloforge.platform.services.errors import Conflict
 from yoloforge.platform.services.principal import Principal
 from yoloforge.platform.services.storage import Storage
@@ -35,13 +35,7 @@ def list_projects(
     session: Session, principal: Principal, *, owner: str | None, limit: int, offset: int
 ) -> tuple[list[Project], int]:
     """The projects `principal` may see (own first, then by name), optionally of one owner, and their count."""
-    query = select(Project).join(User, Project.owner_id == User.id).where(visible(principal, Project))
-    if owner is not None:
-        query = query.where(User.name == owner)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    own_first = (Project.owner_id != principal.user.id).asc()
-    rows = session.scalars(query.order_by(own_first, User.name, Project.name).limit(limit).offset(offset))
-    return list(rows), total
+    return list_visible(session, principal, Project, owner=owner, limit=limit, offset=offset)
 
 
 def create_project(session: Session, principal: Principal, data: ProjectCreate) -> Project:
