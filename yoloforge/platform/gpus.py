@@ -55,6 +55,9 @@ class GpuType(BaseModel):
     speed: str = ""
     hourly_usd: Decimal = Field(ge=0)
     pool: str | None = None
+    peak_tflops: float | None = Field(
+        None, gt=0, description="Datasheet dense FP16 TFLOP/s, for cost estimates (default: a table by name)."
+    )
 
     @property
     def free(self) -> bool:

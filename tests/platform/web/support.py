@@ -33,7 +33,9 @@ class Site:
 
     def api(self, user: str) -> httpx.Client:
         auth = {"Authorization": f"Bearer {self.keys[user]}"}
-        return httpx.Client(base_url=f"{self.url}/api/v1", headers=auth, timeout=60)
+        return httpx.Client(
+            base_url=f"{self.url}/api/v1", headers=auth, timeout=60, limits=httpx.Limits(keepalive_expiry=2)
+        )  # under uvicorn's 5 s keep-alive
 
 
 def start_site(home: Path, users: tuple[str, ...] = ("alice", "bob", "carol")) -> Site:

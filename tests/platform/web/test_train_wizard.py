@@ -43,6 +43,19 @@ def test_wizard_steps_and_generated_settings(site: Site, browser, coco8_zip: Pat
     lr0.fill("0.02")
     page.select_option("#s-cos_lr", "true")
     page.get_by_role("button", name="Next").click()
+    # step 3: the submission's dry run answers the estimate for these settings, and nothing is created
+    estimate = page.get_by_test_id("estimate")
+    expect(estimate).to_contain_text("Estimate: $0.00 – $0.00")
+    expect(estimate).to_contain_text("for 3 epochs on cpu ($0/h)")
+    with site.api("bob") as api:
+        assert api.get("/projects/bob/wizard/models").json()["total"] == 0
+    page.get_by_role("button", name="Back").click()
+    page.fill("#t-epochs", "300")  # a changed setting is estimated again when step 3 shows
+    page.get_by_role("button", name="Next").click()
+    expect(estimate).to_contain_text("for 300 epochs on cpu")
+    page.get_by_role("button", name="Back").click()
+    page.fill("#t-epochs", "3")
+    page.get_by_role("button", name="Next").click()
     page.get_by_role("button", name="Next").click()
     review = page.get_by_test_id("review")
     expect(review).to_contain_text("bob/wizard-data")

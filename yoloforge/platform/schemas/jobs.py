@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from yoloforge.platform.schemas.billing import EstimateOut
 from yoloforge.platform.schemas.common import Name, PublicModel, example
 
 DATASET_REF = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}/[A-Za-z0-9][A-Za-z0-9_.-]{0,63}(:[1-9][0-9]{0,6})?$"
@@ -73,6 +75,35 @@ class SubmittedModel(BaseModel):
     name: str
     url: str = Field(description="The model's API path.")
     job: JobPublic
+
+
+class SubmissionPreview(BaseModel):
+    """What POST .../models?dry_run=true answers: the submission checked as a real one would be, nothing created;
+    whether the account may start it now, the jobs waiting for its GPU type, and the cost estimate (a range)."""
+
+    dry_run: bool = True
+    owner: str
+    project: str
+    name: str
+    dataset: str = Field(description="OWNER/NAME:VERSION: the version the job would train on.")
+    gpu: str
+    hourly_usd: Decimal
+    settings: dict[str, Any] = Field(description="The run's settings as the worker would get them.")
+    can_start: bool = Field(description="False when the account may not start on this GPU type (see reason).")
+    reason: str | None = Field(None, description="Why it may not start now, and what to do.")
+    waiting: int = Field(description="Jobs waiting for this GPU type now.")
+    estimate: EstimateOut | None = Field(None, description="None when the model or GPU type has no figure.")
+    estimate_note: str | None = Field(None, description="Why there is no estimate.")
+
+    @classmethod
+    def of(cls, owner: str, project: str, name: str, p: Any) -> SubmissionPreview:
+        """From services.job_preview.Preview."""
+        c = p.checked
+        return cls(
+            owner=owner, project=project, name=name, dataset=c.dataset, gpu=c.gpu.name, hourly_usd=c.gpu.hourly_usd,
+            settings=c.settings, can_start=p.can_start, reason=p.reason, waiting=p.waiting,
+            estimate=EstimateOut.of(p.estimate) if p.estimate is not None else None, estimate_note=p.estimate_note,
+        )  # fmt: skip
 
 
 class QuotaUpdate(BaseModel):

@@ -106,30 +106,42 @@ def peak_tflops(gpu_type: str) -> float:
     """Datasheet peak of `gpu_type`; Invalid when the type is not in the table."""
     key = normalise(gpu_type)
     if key not in PEAK_TFLOPS:
-        raise Invalid(f"no throughput figure for GPU type {gpu_type!r}: known {', '.join(PEAK_TFLOPS)}", field="gpu")
+        raise Invalid(
+            f"no throughput figure for GPU type {gpu_type!r}: set its peak_tflops in the GPU catalog "
+            f"(known by name: {', '.join(PEAK_TFLOPS)})",
+            field="gpu",
+        )
     return PEAK_TFLOPS[key]
 
 
 def estimate(
-    gpu_type: str, rate_per_hour: Decimal | str, model: str, *, epochs: int, imgsz: int, images: int
+    gpu_type: str,
+    rate_per_hour: Decimal | str,
+    model: str,
+    *,
+    epochs: int,
+    imgsz: int,
+    images: int,
+    peak: float | None = None,
 ) -> Estimate:
     """Seconds per epoch, seconds and cost of training `model` for `epochs` on `images` training images.
 
     Seconds per epoch = images x 3 x GFLOPs(imgsz) / (peak TFLOP/s x utilisation), utilisation in
     UTILISATION (the high utilisation gives the low time). Cost = rate x seconds / 3600, rounded half-even
-    to the cent like a charge (metering.cost_cents).
+    to the cent like a charge (metering.cost_cents). `peak` (TFLOP/s) overrides the table's figure for the type.
     """
     if epochs < 1 or images < 1 or imgsz < 32:
         raise Invalid("epochs and images must be >= 1 and imgsz >= 32", field="epochs" if epochs < 1 else "images")
     work = images * TRAIN_FLOPS_PER_FORWARD * model_gflops(model, imgsz) * 1e9
-    peak = peak_tflops(gpu_type) * 1e12
-    per_epoch = (work / (peak * UTILISATION[1]), work / (peak * UTILISATION[0]))
+    tflops = peak or peak_tflops(gpu_type)
+    peak_flops = tflops * 1e12
+    per_epoch = (work / (peak_flops * UTILISATION[1]), work / (peak_flops * UTILISATION[0]))
     total = (per_epoch[0] * epochs, per_epoch[1] * epochs)
     micro = rate_micro(Decimal(str(rate_per_hour)))
     cost = tuple((Decimal(cost_cents(micro, math.ceil(s * 1e6))) / 100).quantize(Decimal("0.01")) for s in total)
     basis = (
         f"derived: {images} images x 3 x {model_gflops(model, imgsz):.1f} GFLOPs (imgsz={imgsz}) / "
-        f"({peak_tflops(gpu_type):g} TFLOP/s peak x {UTILISATION[0]:.0%}-{UTILISATION[1]:.0%} utilisation)"
+        f"({tflops:g} TFLOP/s peak x {UTILISATION[0]:.0%}-{UTILISATION[1]:.0%} utilisation)"
     )
     return Estimate(
         gpu_type=gpu_type, model=normalise(model), epochs=epochs, images=images, imgsz=imgsz,
@@ -144,10 +156,24 @@ def train_images(version: Any) -> int:
     return int(split.get("images") or version.images)
 
 
+def catalog_peak(gpu_type: Any) -> float | None:
+    """The peak TFLOP/s of a catalog type: its `peak_tflops`, else the table's figure for its name or label
+    (None: neither is known, and estimate() names the fix)."""
+    peak = getattr(gpu_type, "peak_tflops", None)
+    if peak is not None:
+        return float(peak)
+    for key in (normalise(str(getattr(gpu_type, "name", gpu_type))), normalise(getattr(gpu_type, "label", ""))):
+        if key in PEAK_TFLOPS:
+            return PEAK_TFLOPS[key]
+    return None
+
+
 def estimate_for(gpu_type: Any, model: str, *, epochs: int, imgsz: int, version: Any) -> Estimate:
-    """The estimate of a submission (what jobs' `POST .../models` with dry_run=true returns): `gpu_type` from
-    the catalog (its `name` and hourly rate), `version` the DatasetVersion trained on."""
+    """The estimate of a submission (what jobs' `POST .../models` with dry_run=true returns): `gpu_type` a catalog
+    type (name, hourly rate, catalog_peak), `version` the DatasetVersion trained on. Invalid when the model or
+    the GPU type has no figure."""
     from yoloforge.platform.services.billing_rules import rate_of
 
     name = str(getattr(gpu_type, "name", gpu_type))
-    return estimate(name, rate_of(gpu_type), model, epochs=epochs, imgsz=imgsz, images=train_images(version))
+    return estimate(name, rate_of(gpu_type), model, epochs=epochs, imgsz=imgsz, images=train_images(version),
+                    peak=catalog_peak(gpu_type))  # fmt: skip

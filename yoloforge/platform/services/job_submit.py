@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from yoloforge.platform.db import Job, Model
+from yoloforge.platform.db import DatasetVersion, Job, Model, Project
 from yoloforge.platform.executors.base import WorkerSpec
 from yoloforge.platform.gpus import Catalog, GpuType
 from yoloforge.platform.schemas.jobs import JobCreate
@@ -74,17 +76,22 @@ def check_settings(body: JobCreate, data: str) -> dict[str, Any]:
     return settings
 
 
-def submit(
-    session: Session,
-    catalog: Catalog,
-    principal: Principal,
-    owner: str,
-    project: str,
-    body: JobCreate,
-    *,
-    max_restarts: int = 3,
-) -> Job:
-    """Create the model (source `cloud`) and its queued job; Conflict when the name is taken. Commits."""
+@dataclass(frozen=True)
+class Checked:
+    """A submission that passed every check but the start gate: where it goes and what it runs."""
+
+    project: Project
+    gpu: GpuType
+    version: DatasetVersion
+    dataset: str  # OWNER/NAME:VERSION, the version pinned
+    settings: dict[str, Any]
+
+
+def check(
+    session: Session, catalog: Catalog, principal: Principal, owner: str, project: str, body: JobCreate
+) -> Checked:
+    """Check a submission without writing: the project (write access), the GPU type, the dataset version, every
+    setting, an earlier model's checkpoint. Raises NotFound, Forbidden or Invalid naming the field."""
     proj = find_project(session, principal, owner, project, write=True)
     gpu = gpu_for(catalog, body.gpu)
     ds_owner, rest = body.dataset.split("/", 1)
@@ -97,15 +104,38 @@ def submit(
 
         earlier = find_model(session, principal, m.group("owner"), m.group("project"), m.group("model"))
         find_checkpoint(earlier, m.group("kind") or "best")
-    job_hooks.check_can_start(session, principal.user, gpu)
-    model = Model(project_id=proj.id, name=body.name, source="cloud", status="pending", settings=settings,
-                  dataset_version_id=version.id)  # fmt: skip
+    return Checked(proj, gpu, version, f"{ds_owner}/{ds_name}:{version.number}", settings)
+
+
+def name_taken(session: Session, checked: Checked, name: str) -> bool:
+    """Whether the project already has a model called `name`."""
+    found = select(Model.id).where(Model.project_id == checked.project.id, Model.name == name)
+    return session.scalar(found) is not None
+
+
+def submit(
+    session: Session,
+    catalog: Catalog,
+    principal: Principal,
+    owner: str,
+    project: str,
+    body: JobCreate,
+    *,
+    max_restarts: int = 3,
+) -> Job:
+    """Create the model (source `cloud`) and its queued job; Conflict when the name is taken, the start gate's
+    error (402) when the account may not start on the type. Commits."""
+    checked = check(session, catalog, principal, owner, project, body)
+    job_hooks.check_can_start(session, principal.user, checked.gpu)
+    model = Model(project_id=checked.project.id, name=body.name, source="cloud", status="pending",
+                  settings=checked.settings, dataset_version_id=checked.version.id)  # fmt: skip
     session.add(model)
     try:
         session.flush()
     except IntegrityError as e:
         session.rollback()
         raise Conflict(f"project {owner}/{project} already has a model named {body.name!r}", field="name") from e
+    gpu = checked.gpu
     job = Job(model_id=model.id, user_id=principal.user.id, gpu_type=gpu.name, state=jobs.QUEUED,
               hourly_usd=str(Decimal(gpu.hourly_usd)), max_restarts=max_restarts)  # fmt: skip
     job.model = model

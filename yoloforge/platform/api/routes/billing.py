@@ -123,9 +123,14 @@ def get_report(
 
 
 @router.post("/estimate", **needs("read"))
-def post_estimate(body: EstimateIn, principal: CurrentUser, session: SessionDep) -> EstimateOut:
-    """What training would cost: seconds per epoch, seconds and cost as ranges (derived from FLOPs)."""
-    rate = body.rate_per_hour if body.rate_per_hour is not None else estimates.docs_rate(body.gpu)
+def post_estimate(body: EstimateIn, principal: CurrentUser, session: SessionDep, state: StateDep) -> EstimateOut:
+    """What training would cost: seconds per epoch, seconds and cost as ranges (derived from FLOPs). `gpu` is a
+    type of this server's catalog (its rate) or a name of the cloud-training docs' table."""
+    gpu = state.catalog.get(body.gpu)
+    if body.rate_per_hour is not None:
+        rate = body.rate_per_hour
+    else:
+        rate = gpu.hourly_usd if gpu is not None else estimates.docs_rate(body.gpu)
     if body.dataset is not None:
         owner, _, rest = body.dataset.partition("/")
         name, _, number = rest.partition(":")
@@ -137,7 +142,8 @@ def post_estimate(body: EstimateIn, principal: CurrentUser, session: SessionDep)
         images = body.images
     else:
         raise Invalid("give images (training images per epoch) or dataset (owner/name[:version])", field="images")
-    e = estimates.estimate(body.gpu, rate, body.model, epochs=body.epochs, imgsz=body.imgsz, images=images)
+    peak = estimates.catalog_peak(gpu) if gpu is not None else None
+    e = estimates.estimate(body.gpu, rate, body.model, epochs=body.epochs, imgsz=body.imgsz, images=images, peak=peak)
     return EstimateOut.of(e)
 
 

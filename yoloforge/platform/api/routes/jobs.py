@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from yoloforge.platform.api.deps import CurrentUser, SessionDep, StateDep, needs
 from yoloforge.platform.api.params import ModelPath, OwnerPath, ProjectPath
 from yoloforge.platform.db import Job
-from yoloforge.platform.schemas.jobs import JobCreate, JobPublic, SubmittedModel, TransitionPublic
-from yoloforge.platform.services import job_runs, job_submit, jobs
+from yoloforge.platform.schemas.jobs import JobCreate, JobPublic, SubmissionPreview, SubmittedModel, TransitionPublic
+from yoloforge.platform.services import job_preview, job_runs, job_submit, jobs
 from yoloforge.platform.services.errors import ServiceError
 from yoloforge.platform.services.models import find_model
 from yoloforge.platform.state import PlatformState
@@ -37,13 +40,26 @@ def _poke(state: PlatformState) -> None:
         state.runner.poke()
 
 
-@router.post("", status_code=201, **needs("train"))
+DRY_RUN = Query(description="Check everything and answer the estimate (200, SubmissionPreview); create nothing.")
+
+
+@router.post(
+    "", status_code=201,
+    responses={200: {"model": SubmissionPreview, "description": "dry_run=true: the checked submission, not created"}},
+    **needs("train"),
+)  # fmt: skip
 def submit_model(
     owner: OwnerPath, project: ProjectPath, body: JobCreate, principal: CurrentUser, session: SessionDep,
-    state: StateDep,
+    state: StateDep, dry_run: Annotated[bool, DRY_RUN] = False,
 ) -> SubmittedModel:  # fmt: skip
     """Train a new model on the platform: it is queued for its GPU type and starts when a slot and the account's
-    quota allow (one running job per account by default). Every setting is checked by the library's schema."""
+    quota allow (one running job per account by default). Every setting is checked by the library's schema.
+    With `dry_run=true` nothing is created: the answer (200) says whether it may start, the jobs waiting for the
+    GPU type, and the cost estimate as a range."""
+    if dry_run:
+        found = job_preview.preview(session, state.catalog, principal, owner, project, body)
+        preview = SubmissionPreview.of(owner, project, body.name, found)
+        return JSONResponse(preview.model_dump(mode="json"))  # type: ignore[return-value]
     job = job_submit.submit(session, state.catalog, principal, owner, project, body,
                             max_restarts=state.settings.max_restarts)  # fmt: skip
     if state.runner is not None and state.settings.jobs_scheduler:

@@ -35,7 +35,6 @@ async def train_page(request: Request, owner: str, project: str) -> Response:
         info = await api.get(f"/projects/{owner}/{project}")
         datasets = (await api.get("/datasets", limit=200))["items"]
         gpus = await api.optional("/gpus")
-        billing = await api.optional("/billing")
         base = str(request.base_url).rstrip("/")
         return {
             "title": f"Train Model · {owner}/{project}",
@@ -44,7 +43,6 @@ async def train_page(request: Request, owner: str, project: str) -> Response:
             "public": [d for d in datasets if d["owner"] != me["name"] and d["latest_version"]],
             "models": MODELS,
             "gpus": gpus,
-            "billing": billing,
             "groups": settings_groups(),
             "submit_url": f"/api/v1/projects/{owner}/{project}/models",
             "command": train_command(base, owner, project, f"yf://{owner}/datasets/<your dataset>"),

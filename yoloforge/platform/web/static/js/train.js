@@ -57,32 +57,68 @@ export function body() {
   return out;
 }
 
+// Step 3: the submission's dry run (POST .../models?dry_run=true) checks every setting and answers whether the
+// account may start on the chosen GPU, the jobs waiting for it and the cost estimate; nothing is created.
+let asked = 0;
 async function estimate() {
   const box = form.querySelector("[data-testid=estimate]");
-  if (!box || attr("billing") !== "true") return;
-  const gpu = form.querySelector("input[name=gpu]:checked");
-  const data = form.querySelector("input[name=dataset]:checked");
-  if (!gpu || !data) return;
-  const rate = Number(gpu.dataset.rate);
-  const lines = [];
-  if (rate > 0 && attr("can-start-paid") !== "true") {
-    lines.push(`<p class="form-error">Your balance ($${attr("balance")}) is below the $${attr("min-balance")} needed to start on a paid GPU: <a href="/billing">add credit</a> or pick a free GPU.</p>`);
-  }
+  if (!box) return;
+  let payload;
   try {
-    const r = await fetch("/api/v1/billing/estimate", {
-      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ gpu: gpu.value, model: form.querySelector("input[name=model]:checked").value,
-        epochs: Number(form.elements.epochs.value) || 100, imgsz: Number(form.elements.imgsz.value) || 640,
-        images: Math.max(1, Number(data.dataset.images)) }),
+    payload = body();
+  } catch {
+    return; // a setting that does not parse: the review step and Start Training name it
+  }
+  if (!payload.dataset || !payload.gpu || !payload.name) return;
+  const mine = ++asked;
+  let answer = null;
+  let ok = false;
+  try {
+    const r = await fetch(`${attr("submit")}?dry_run=true`, {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(payload),
     });
-    if (r.ok) {
-      const e = await r.json();
-      const usd = (x) => `$${Number(x).toFixed(2)}`;
-      const mins = (x) => `${Math.max(1, Math.round(Number(x) / 60))} min`;
-      if (e.cost) lines.unshift(`<p><strong>Estimate:</strong> ${usd(e.cost.low)} – ${usd(e.cost.high)} and ${mins(e.seconds.low)} – ${mins(e.seconds.high)} for ${e.epochs} epochs on ${e.gpu}.</p>`);
-    }
+    ok = r.ok;
+    answer = await r.json().catch(() => null);
   } catch {}
-  box.innerHTML = lines.join("");
+  if (mine !== asked) return; // a newer choice was made meanwhile
+  box.replaceChildren(...(ok ? previewLines(answer) : [line(answer?.detail ?? "The estimate is not available right now.", "form-error")]));
+}
+
+function line(text, cls) {
+  const p = document.createElement("p");
+  if (cls) p.className = cls;
+  p.textContent = text;
+  return p;
+}
+
+export function duration(seconds) {
+  const s = Number(seconds);
+  if (s < 90) return `${Math.max(1, Math.round(s))} s`;
+  if (s < 90 * 60) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
+function previewLines(p) {
+  const out = [];
+  const e = p.estimate;
+  const usd = (x) => `$${Number(x).toFixed(2)}`;
+  if (e) {
+    const strong = document.createElement("p");
+    strong.append(Object.assign(document.createElement("strong"), { textContent: "Estimate: " }),
+      `${usd(e.cost.low)} – ${usd(e.cost.high)} and ${duration(e.seconds.low)} – ${duration(e.seconds.high)} for ${e.epochs} epochs on ${e.gpu} ($${p.hourly_usd}/h).`);
+    strong.title = e.basis;
+    out.push(strong);
+  } else {
+    out.push(line(`No estimate: ${p.estimate_note}`));
+  }
+  if (p.waiting > 0) out.push(line(`${p.waiting} job${p.waiting === 1 ? "" : "s"} waiting for ${p.gpu} now.`));
+  if (!p.can_start) {
+    const warn = line(`${p.reason}. `, "form-error");
+    warn.append(Object.assign(document.createElement("a"), { href: "/billing", textContent: "Billing" }));
+    out.push(warn);
+  }
+  return out;
 }
 
 function review() {
@@ -118,7 +154,7 @@ back.addEventListener("click", () => show(Math.max(0, current - 1)));
 next.addEventListener("click", () => show(Math.min(steps.length - 1, current + 1)));
 tabs.forEach((t, k) => t.addEventListener("click", () => show(k)));
 form.addEventListener("change", (ev) => {
-  if (ev.target.name === "gpu" || ev.target.name === "dataset") estimate();
+  if (current === 2) estimate();
 });
 form.addEventListener("submit", async (ev) => {
   ev.preventDefault();
