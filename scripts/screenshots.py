@@ -12,6 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.platform.support.server import run_cli  # noqa: E402
 from tests.platform.web.support import launch, new_page, seed_models, start_site, upload  # noqa: E402
 
 OUT = REPO / "docs" / "screenshots"
@@ -58,6 +59,10 @@ def seed(site, coco8: Path) -> None:
         })  # fmt: skip
         if status == "completed":
             runs[-1]["checkpoints"] = {"best": WEIGHTS, "last": WEIGHTS}
+        gpu, rate = [("a100-40gb", "1.29"), ("rtx-4090", "0.74"), ("l40s", "1.14"), ("rtx-4090", "0.74")][i]
+        runs[-1]["billed"] = {"gpu": gpu, "rate": rate, "epoch_seconds": 21.5 + 4 * i}
+    r = run_cli("server", "top-up", "alice", "20", "--note", "invoice 2026-114", "--home", str(site.home))
+    assert r.returncode == 0, r.stderr
     seed_models(site.home, "alice", "forklifts", runs)
 
 
@@ -70,7 +75,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         coco8 = Path(tmp) / "coco8.zip"
         coco8.write_bytes(coco8_zip())
-        site = start_site(Path(tmp) / "home")
+        site = start_site(Path(tmp) / "home", catalog_text=None)  # the packaged GPU catalog
         try:
             seed(site, coco8)
             pages = {
@@ -86,6 +91,8 @@ def main() -> int:
                 "train": ("/alice/forklifts/train", "alice"),
                 "datasets": ("/datasets", "alice"),
                 "dataset": ("/datasets/alice/coco8", "alice"),
+                "billing": ("/billing", "alice"),
+                "notifications": ("/notifications", "alice"),
                 "settings": ("/settings", "alice"),
             }
             with sync_playwright() as p:
@@ -97,6 +104,15 @@ def main() -> int:
                         page.wait_for_load_state("networkidle")
                         page.screenshot(path=OUT / f"{name}-{'dark' if dark else 'light'}.png", full_page=True)
                         page.context.close()
+                for dark in (False, True):  # the Train form's GPU step with its estimate
+                    page = new_page(browser, site, "alice", dark=dark)
+                    page.goto("/alice/forklifts/train")
+                    page.get_by_role("button", name="Next").click()
+                    page.get_by_role("button", name="Next").click()
+                    page.get_by_test_id("estimate").get_by_text("Estimate").wait_for()
+                    page.evaluate("window.scrollTo(0, 0)")  # the step change scrolled: the sticky header would float
+                    page.screenshot(path=OUT / f"train-gpu-{'dark' if dark else 'light'}.png", full_page=True)
+                    page.context.close()
                 page = new_page(browser, site, "alice", width=390)
                 page.goto("/alice/forklifts")
                 page.screenshot(path=OUT / "project-390.png", full_page=True)

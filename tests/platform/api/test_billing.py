@@ -110,6 +110,10 @@ def test_csv_report_equals_the_ledger(app, client, alice) -> None:
     assert [row["job"] for row in charges] == [str(job_id)] * 4 and charges[0]["model"] == "alice/vault/run1"
     assert [row["seconds"] for row in charges] == ["40.000", "30.500", "30.750", "0.750"]
     assert {row["rate_usd_per_hour"] for row in charges} == {"36.00"}
+    spent = -sum(Decimal(row["amount_usd"]) for row in charges)
+    summary = client.get("/api/v1/billing", headers=alice.auth("read")).json()
+    assert summary["month_by_model"] == [{"model": "alice/vault/run1", "amount": f"{spent:.2f}", "lines": 4}]
+    assert Decimal(summary["month_spend"]) == spent
     assert sum(Decimal(row["amount_usd"]) for row in charges) == Decimal("-1.02")  # 102 s at 1 cent/s
     assert rows[1]["description"].startswith("'=HYPERLINK")  # not a formula in a spreadsheet
     today = dt.datetime.now(dt.timezone.utc).date()

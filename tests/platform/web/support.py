@@ -38,8 +38,23 @@ class Site:
         )  # under uvicorn's 5 s keep-alive
 
 
-def start_site(home: Path, users: tuple[str, ...] = ("alice", "bob", "carol")) -> Site:
-    """Accounts made with `yoloforge server create-user/create-key`, then the server started on them."""
+# the free local type, and a metered one on the same pool: a job on it is charged per epoch like a cloud GPU
+CATALOG = """
+pools:
+  local-cpu: {executor: local, capacity: 2}
+types:
+  - {name: cpu, label: "CPU (local)", vram_gb: 0, speed: "slow: for trying things", hourly_usd: "0", pool: local-cpu}
+  - {name: cpu-metered, label: "CPU (metered)", vram_gb: 0, speed: "slow", hourly_usd: "36", pool: local-cpu,
+     peak_tflops: 0.3}
+  - {name: h100-80gb, label: "H100 80GB", vram_gb: 80, speed: "fastest", hourly_usd: "3.99", pool: null}
+"""
+
+
+def start_site(
+    home: Path, users: tuple[str, ...] = ("alice", "bob", "carol"), catalog_text: str | None = CATALOG
+) -> Site:
+    """Accounts made with `yoloforge server create-user/create-key` (carol gets $20 more with `top-up`), then the
+    server started on them with `catalog_text` (None: the packaged GPU catalog)."""
     keys = {}
     for user in users:
         r = run_cli("server", "create-user", user, "--home", str(home), stdin=PASSWORD + "\n")
@@ -47,7 +62,14 @@ def start_site(home: Path, users: tuple[str, ...] = ("alice", "bob", "carol")) -
         r = run_cli("server", "create-key", user, "--scope", "train", "--home", str(home))
         assert r.returncode == 0, r.stderr
         keys[user] = r.stdout.strip()
-    return Site(start_server(home), home, keys)
+    if "carol" in users:
+        r = run_cli("server", "top-up", "carol", "20", "--home", str(home))
+        assert r.returncode == 0, r.stderr
+    if catalog_text is None:
+        return Site(start_server(home), home, keys)
+    catalog = home.parent / "gpus.yaml"
+    catalog.write_text(catalog_text)
+    return Site(start_server(home, "--gpu-catalog", str(catalog)), home, keys)
 
 
 def launch(playwright: Any) -> Any:
@@ -93,7 +115,8 @@ def seed_models(home: Path, owner: str, project: str, runs: list[dict[str, Any]]
     """Model rows with metrics written through the service layer, as the streaming service writes them.
 
     Each run: {"name", "status", "epochs": planned, "rows": [metrics dict per epoch], "best": {...},
-    "checkpoints": {kind: path of a .pt file}}.
+    "checkpoints": {kind: path of a .pt file}, "billed": {"gpu": type, "rate": "USD/h", "epoch_seconds": s}}; a
+    billed run is metered through the billing service as a cloud job would be (setup, one charge per epoch).
     """
     from sqlalchemy import select
 
@@ -120,6 +143,28 @@ def seed_models(home: Path, owner: str, project: str, runs: list[dict[str, Any]]
                 for kind, path in run.get("checkpoints", {}).items():
                     with open(path, "rb") as f:
                         models.store_checkpoint(s, state.storage, m, kind, f, epoch=len(run.get("rows", [])) - 1)
+                if "billed" in run:
+                    _meter(s, row.owner_id, m, run)
             s.commit()
     finally:
         state.close()
+
+
+def _meter(session: Any, user_id: int, model: Any, run: dict[str, Any]) -> None:
+    """Charge `run` through billing's metering: running from started_at, 20 s of setup, then each epoch."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from yoloforge.platform.services import metering
+
+    billed = run["billed"]
+    facts = metering.JobFacts(job_id=100_000 + model.id, account_id=user_id, model_id=model.id,
+                              gpu_type=billed["gpu"], rate_per_hour=Decimal(billed["rate"]), attempt=1)  # fmt: skip
+    t = run.get("started_at") or dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    metering.on_transition(session, facts, None, "running", t)
+    t += dt.timedelta(seconds=20)
+    for epoch in range(len(run.get("rows", []))):
+        t += dt.timedelta(seconds=billed["epoch_seconds"])
+        metering.on_epoch_end(session, model, epoch, t)
+    if run["status"] != "running":
+        metering.on_transition(session, facts, "running", run["status"], t + dt.timedelta(seconds=3))

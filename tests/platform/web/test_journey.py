@@ -1,11 +1,15 @@
 """The whole journey in chromium against a server process that trains for real: sign in, upload coco8, Train Model
-on the free cpu GPU type (6 tiny epochs), the charts gain points while it runs, Stop, Resume, completed, Compare,
-download best.pt; a second user sees none of it. (Billing's per-epoch rows and CSV join once billing is merged.)"""
+on a metered local GPU type ($36/h, 6 tiny epochs) with its estimate shown, the charts gain points while it runs,
+Stop, Resume, completed, Compare, download best.pt, the per-epoch cost rows on the model and Billing pages, the CSV
+report downloaded by the browser equal to the ledger; a second user sees none of it."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import re
+from decimal import Decimal
 from pathlib import Path
 
 from playwright.sync_api import expect
@@ -47,6 +51,8 @@ def test_journey(site: Site, browser, coco8_zip: Path, tmp_path: Path) -> None:
     cpu = page.get_by_test_id("gpu-table").locator("tr", has_text="CPU (local)")
     expect(cpu).to_contain_text("Free")
     expect(cpu.get_by_role("radio")).to_be_checked()
+    page.get_by_test_id("gpu-table").locator("tr", has_text="CPU (metered)").get_by_role("radio").check()
+    expect(page.get_by_test_id("estimate")).to_contain_text("for 6 epochs on cpu-metered ($36/h)")
     page.get_by_role("button", name="Next").click()
     page.get_by_role("button", name="Start Training").click()
     expect(page).to_have_url(f"{site.url}/carol/journey/models/first", timeout=30_000)
@@ -79,6 +85,8 @@ def test_journey(site: Site, browser, coco8_zip: Path, tmp_path: Path) -> None:
         )
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == ckpt["sha256"]
 
+    _costs_and_report(page, site, tmp_path)
+
     seed_models(site.home, "carol", "journey", [{"name": "second", "status": "completed", "epochs": 3,
         "rows": [{"metrics/mAP50-95(B)": 0.01 * e} for e in range(3)]}])  # fmt: skip
     page.goto("/carol/journey")
@@ -95,3 +103,37 @@ def test_journey(site: Site, browser, coco8_zip: Path, tmp_path: Path) -> None:
     expect(other.locator("main")).not_to_contain_text("journey")
     other.context.close()
     page.context.close()
+
+
+def _costs_and_report(page, site: Site, tmp_path: Path) -> None:
+    """The model page's cost rows (one per epoch, adding up to the total), the Billing page's ledger, and the CSV
+    the browser downloads: equal to the API's report, its rows the ledger's."""
+    with site.api("carol") as api:
+        cost = api.get("/projects/carol/journey/models/first/cost").json()
+        balance = api.get("/billing").json()["balance"]
+        ledger = api.get("/billing/ledger", params={"limit": 100}).json()
+    epochs = [r["epoch"] for r in cost["rows"] if r["kind"] == "epoch"]
+    assert sorted(epochs) == list(range(6)), cost["rows"]  # every epoch charged once, across the stop and resume
+    assert sum(Decimal(r["cost"]) for r in cost["rows"]) == Decimal(cost["total_cost"]) > 0
+    page.goto("/carol/journey/models/first")
+    expect(page.get_by_test_id("cost-total")).to_have_text(f"${Decimal(cost['total_cost']):.2f}")
+    expect(page.get_by_test_id("cost-rows").locator("tbody tr")).to_have_count(len(cost["rows"]))
+
+    page.goto("/billing")
+    expect(page.get_by_test_id("billing-balance")).to_have_text(f"${Decimal(balance):,.2f}")
+    rows = page.get_by_test_id("ledger").locator("tbody tr")
+    expect(rows).to_have_count(ledger["total"])  # grant, top-up, and the job's charges
+    expect(rows.filter(has_text="journey/first")).to_have_count(len(cost["rows"]))  # own models without "carol/"
+    assert_accessible(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV").click()
+    saved = tmp_path / "report.csv"
+    info.value.save_as(saved)
+    report = list(csv.DictReader(io.StringIO(saved.read_text(encoding="utf-8"))))
+    assert [int(r["entry"]) for r in report] == sorted(e["id"] for e in ledger["items"])
+    assert sum(Decimal(r["amount_usd"]) for r in report) == Decimal(balance)
+    charged = [r for r in report if r["model"] == "carol/journey/first"]
+    assert sum(-Decimal(r["amount_usd"]) for r in charged) == Decimal(cost["total_cost"])
+    assert sorted(int(r["epoch"]) for r in charged if r["kind"] == "charge" and r["epoch"]) == sorted(
+        r["epoch"] for r in cost["rows"] if r["epoch"] is not None
+    )

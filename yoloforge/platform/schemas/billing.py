@@ -16,6 +16,12 @@ from yoloforge.platform.schemas.common import Name, PublicModel, example
 Usd = Annotated[Decimal, Field(description="USD, two decimal places, as a string.")]
 
 
+class ModelSpend(BaseModel):
+    model: str = Field(description="owner/project/model at the time of the charges.")
+    amount: Usd = Field(description="Charged this month (positive).")
+    lines: int = Field(description="Ledger lines behind the amount.")
+
+
 class BillingSummary(BaseModel):
     """The caller's balance, this month's spend and GPU time, and the rules that apply to the account."""
 
@@ -28,6 +34,7 @@ class BillingSummary(BaseModel):
     welcome_credit: Usd
     pay_per_job: bool = Field(description="Jobs are paid in one `payment` at their end instead of per epoch.")
     auto_resume: bool = Field(description="Jobs paused for balance resume by themselves after a top-up.")
+    month_by_model: list[ModelSpend] = Field(default_factory=list, description="This month's spend per model.")
 
 
 class BillingPreferences(BaseModel):

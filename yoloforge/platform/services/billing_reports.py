@@ -29,6 +29,7 @@ class Summary:
     month_gpu_us: int
     pay_per_job: bool
     auto_resume: bool
+    month_by_model: list[tuple[str, int, int]]  # (owner/project/model, cents spent, ledger lines), most first
 
 
 def month_start(now: dt.datetime | None = None) -> dt.datetime:
@@ -38,7 +39,8 @@ def month_start(now: dt.datetime | None = None) -> dt.datetime:
 
 
 def summary(session: Session, user_id: int) -> Summary:
-    """Balance, this calendar month's (UTC) spend (charges and payments) and GPU time, and the account's plan."""
+    """Balance, this calendar month's (UTC) spend (charges and payments), by model, and GPU time, and the account's
+    plan."""
     since = month_start()
     spend = session.scalar(
         select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
@@ -51,6 +53,12 @@ def summary(session: Session, user_id: int) -> Summary:
             UsageRecord.account_id == user_id, UsageRecord.ended_at >= since
         )
     )
+    by_model = session.execute(
+        select(LedgerEntry.model_ref, func.sum(LedgerEntry.amount_cents), func.count()).where(
+            LedgerEntry.account_id == user_id, LedgerEntry.kind.in_(("charge", "payment")),
+            LedgerEntry.created_at >= since,
+        ).group_by(LedgerEntry.model_ref)
+    ).all()  # fmt: skip
     account = session.get(BillingAccount, user_id)
     return Summary(
         balance_cents=ledger.balance_cents(session, user_id),
@@ -58,6 +66,7 @@ def summary(session: Session, user_id: int) -> Summary:
         month_gpu_us=int(gpu or 0),
         pay_per_job=bool(account and account.pay_per_job),
         auto_resume=bool(account and account.auto_resume),
+        month_by_model=sorted(((m or "", -int(c), int(n)) for m, c, n in by_model), key=lambda r: (-r[1], r[0])),
     )
 
 

@@ -24,6 +24,7 @@ from yoloforge.platform.schemas.billing import (
     EstimateOut,
     LedgerEntryPublic,
     ModelCost,
+    ModelSpend,
     UsagePublic,
 )
 from yoloforge.platform.schemas.common import Page
@@ -85,6 +86,7 @@ def get_billing(principal: CurrentUser, session: SessionDep, state: StateDep) ->
         month_gpu_seconds=_seconds(s.month_gpu_us) or Decimal(0), min_start_balance=ledger.usd(policy.min_start_cents),
         can_start_paid=s.pay_per_job or s.balance_cents >= policy.min_start_cents,
         welcome_credit=ledger.usd(policy.welcome_cents), pay_per_job=s.pay_per_job, auto_resume=s.auto_resume,
+        month_by_model=[ModelSpend(model=m, amount=ledger.usd(c), lines=n) for m, c, n in s.month_by_model],
     )  # fmt: skip
 
 

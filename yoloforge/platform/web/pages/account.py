@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,6 +12,12 @@ from yoloforge.platform.web.api import Api, ApiError
 from yoloforge.platform.web.render import page
 
 router = APIRouter()
+LEDGER_PAGE = 50
+
+
+def _offset(value: str | None) -> int:
+    """A page offset from the query string (anything but a whole number >= 0 is the first page)."""
+    return int(value) if value and value.isdigit() and len(value) < 10 else 0
 
 
 async def _required(api: Api, path: str, what: str, **params: Any) -> Any:
@@ -34,30 +38,20 @@ async def notifications_page(request: Request) -> Response:
     return await page(request, "notifications.html", load)
 
 
-def spend_by_model(entries: list[dict[str, Any]]) -> list[tuple[str, Decimal, int]]:
-    """(model, total charged, entries) from ledger rows, most expensive first (charges are negative amounts)."""
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    counts: dict[str, int] = defaultdict(int)
-    for e in entries:
-        if e.get("model") and Decimal(str(e["amount"])) < 0:
-            totals[e["model"]] += -Decimal(str(e["amount"]))
-            counts[e["model"]] += 1
-    return sorted(((m, t, counts[m]) for m, t in totals.items()), key=lambda x: -x[1])
-
-
 @router.get("/billing")
 async def billing_page(request: Request) -> Response:
-    """Balance, the minimum to start a paid job, the ledger, spend per model and the CSV report."""
+    """Balance, the minimum to start a paid job, this month's spend per model, the CSV report and the ledger
+    (LEDGER_PAGE lines a page, newest first; `?offset=` pages back)."""
 
     async def load(api: Api, request: Request) -> dict[str, Any]:
         summary = await _required(api, "/billing", "Billing")
-        ledger = await api.get("/billing/ledger", limit=200)
+        offset = _offset(request.query_params.get("offset"))
+        ledger = await api.get("/billing/ledger", limit=LEDGER_PAGE, offset=offset)
         today = dt.datetime.now(dt.timezone.utc).date()
         return {
             "title": "Billing",
             "summary": summary,
             "ledger": ledger,
-            "by_model": spend_by_model(ledger["items"]),
             "from": today.replace(day=1).isoformat(),
             "to": today.isoformat(),
         }
