@@ -1,13 +1,13 @@
 """Streaming figures of the platform: ingestion rate, event-to-SSE latency under load, training overhead.
 
-    .venv/bin/python bench/platform_stream.py [--events 20000] [--runs 200] [--seconds 20] [--epochs 6]
-                                              [--outage 60] [--skip ingest,sse,train,outage]
+    .venv/bin/python bench/platform_stream.py [--events 20000] [--runs 200] [--seconds 20] [--intervals 5 2 1]
+                                              [--epochs 6] [--outage 60] [--skip ingest,sse,train,outage]
 
 - ingest: epoch events stored per second through POST /api/v1/stream/runs/{run}/events (batches of 100,
   4 client threads, each its own run) against `yoloforge server` as a process, on SQLite and, when
   PostgreSQL binaries are installed, on a throwaway PostgreSQL cluster.
-- sse: --runs runs each post one event a second (batch progress, the busiest stream) while one SSE subscriber
-  per model reads; latency =
+- sse: --runs runs each post one event every --intervals s (batch progress: the client sends it at most once a
+  second, the busiest stream) while one SSE subscriber per model reads; latency =
   the subscriber's receive time minus the event's send time (same clock), p50/p99 over --seconds.
 - train: wall time of `yoloforge train` (coco8, imgsz 64, --epochs) without and with streaming (best of 2
   each); overhead = with / without - 1.
@@ -76,8 +76,9 @@ def ingest_rate(url: str, key: str, total: int, threads: int = 4, batch: int = 1
     return per * threads / (time.perf_counter() - t0)
 
 
-async def sse_latency(url: str, key: str, runs: int, seconds: float) -> list[float]:
-    """Latencies (s) of events from `runs` concurrent posters to one SSE subscriber each."""
+async def sse_latency(url: str, key: str, runs: int, seconds: float, interval: float = 1.0) -> tuple[list[float], int]:
+    """Latencies (s) of events from `runs` concurrent posters (one event every `interval` s each) to one SSE
+    subscriber each, and how many events were sent."""
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=2 * runs + 10, max_keepalive_connections=2 * runs + 10)
     latencies: list[float] = []
@@ -88,6 +89,7 @@ async def sse_latency(url: str, key: str, runs: int, seconds: float) -> list[flo
                     "events": [{"seq": 1, "kind": "start", "time": time.time(), "data": {}}]}  # fmt: skip
             (await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)).raise_for_status()
         stop = time.monotonic() + seconds
+        sent = [0]
 
         async def subscribe(i: int) -> None:
             async with c.stream("GET", f"{url}/api/v1/projects/alice/sse/models/m{i}/events",
@@ -102,21 +104,26 @@ async def sse_latency(url: str, key: str, runs: int, seconds: float) -> list[flo
 
         async def post(i: int, run: str) -> None:
             seq = 1
-            await asyncio.sleep(1 + (i % 50) / 100)
+            await asyncio.sleep(1 + interval * i / runs)  # spread evenly over the interval
             while time.monotonic() < stop:
                 seq += 1
                 body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
                         "events": [{"seq": seq, "kind": "progress", "time": time.time(),
                                     "data": {"sent": time.time()}}]}  # fmt: skip
-                await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)
-                await asyncio.sleep(1.0)
+                try:
+                    r = await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)
+                    sent[0] += r.status_code == 200
+                except httpx.HTTPError:
+                    pass  # counted as not sent: the figure says how many of the events were
+                await asyncio.sleep(interval)
 
         subs = [asyncio.create_task(subscribe(i)) for i in range(runs)]
         await asyncio.gather(*(post(i, k) for i, k in enumerate(keys)))
         await asyncio.sleep(1)
         for s in subs:
             s.cancel()
-    return latencies
+        await asyncio.gather(*subs, return_exceptions=True)
+    return latencies, sent[0]
 
 
 def train_time(cwd: Path, epochs: int, env: dict[str, str], name: str) -> float:
@@ -165,15 +172,16 @@ def bench_ingest(tmp: Path, total: int) -> None:
         cluster.stop()
 
 
-def bench_sse(tmp: Path, runs: int, seconds: float) -> None:
-    home = tmp / "sse"
+def bench_sse(tmp: Path, runs: int, seconds: float, interval: float) -> None:
+    home = tmp / f"sse-{interval}"
     key = account(home)
     server = start_server(home)
     try:
-        lat = asyncio.run(sse_latency(server.url, key, runs, seconds))
+        lat, sent = asyncio.run(sse_latency(server.url, key, runs, seconds, interval))
     finally:
         server.stop()
-    print(f"sse     {runs} runs: {len(lat)} events, p50 {percentile(lat, 50) * 1000:.0f} ms, "
+    print(f"sse     {runs} runs, an event every {interval:g} s each ({runs / interval:.0f} requests/s): "
+          f"{len(lat)} of {sent} events received, p50 {percentile(lat, 50) * 1000:.0f} ms, "
           f"p99 {percentile(lat, 99) * 1000:.0f} ms", flush=True)  # fmt: skip
 
 
@@ -239,6 +247,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=20000)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--intervals",
+        type=float,
+        nargs="+",
+        default=[5.0, 2.0, 1.0],
+        help="seconds between one run's events (the client sends progress at most every 1 s)",
+    )
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--outage", type=float, default=0.0, help="seconds of server outage (0: skip)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,sse,train")
@@ -250,7 +265,8 @@ def main() -> None:
         if "ingest" not in skip:
             bench_ingest(tmp, args.events)
         if "sse" not in skip:
-            bench_sse(tmp, args.runs, args.seconds)
+            for interval in args.intervals:
+                bench_sse(tmp, args.runs, args.seconds, interval)
         if "train" not in skip:
             bench_train(tmp, args.epochs, args.outage or None)
 

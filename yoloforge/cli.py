@@ -46,6 +46,7 @@ Other commands:
     yoloforge settings  your per-user settings (folders, loggers); key=value changes them, reset restores them
     yoloforge login KEY [--url URL]   keep a platform API key (runs with project=OWNER/PROJECT stream there)
     yoloforge logout    forget it
+    yoloforge sync [FOLDER ...]       send what runs could not send to the platform before they ended
     yoloforge server    the self-hosted platform (`yoloforge server --help`; needs yoloforge[platform])
 """
 
@@ -211,6 +212,12 @@ def _main(argv: list[str]) -> int:
         from yoloforge.remote.auth import login_main, logout_main
 
         return (login_main if argv[0] == "login" else logout_main)(argv[1:])
+    if argv[0] == "sync":
+        from yoloforge.remote.sync import sync_main
+        from yoloforge.utils.log import setup_logging
+
+        setup_logging(verbose=True)
+        return sync_main(argv[1:])
     if argv[0] in EXTERNAL_COMMANDS:
         return run_external(argv[0], argv[1:])
     from yoloforge.engine.train.stop import TrainingStopped

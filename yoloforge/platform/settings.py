@@ -49,6 +49,9 @@ class ServerSettings(BaseSettings):
     max_zip_ratio: float = Field(100.0, ge=1.0, description="Largest unpacked/packed size ratio (zip bombs).")
     max_zip_entries: int = Field(500_000, ge=1, description="Most entries in one archive.")
     verify_workers: int = Field(0, ge=0, le=256, description="Processes verifying a large upload; 0: one per core.")
+    sqlite_busy_seconds: float = Field(
+        30.0, gt=0, le=600, description="SQLite: how long a write waits for another's lock before answering 503."
+    )
     key_touch_seconds: int = Field(60, ge=0, description="An API key's last-used time is written at most this often.")
     welcome_credit: Decimal = Field(
         Decimal("5.00"), ge=0, le=100_000, decimal_places=2, description="USD granted to each new account, once."

@@ -36,7 +36,7 @@ class PlatformState:
         secret = settings.secret_key()
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=Database(settings.resolved_database_url, sqlite_busy_ms=int(settings.sqlite_busy_seconds * 1000)),
             storage=Storage(settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url),
             links=LinkSigner(secret),
             cookies=URLSafeSerializer(secret, salt="yoloforge-session"),

@@ -166,7 +166,7 @@ class PlatformCallback:
             LOGGER.info("platform: %s%s", self.creds.url, self.client.model_url)
         if not drained:
             LOGGER.warning("platform: %d event(s) could not be sent yet (%d failed request(s)); they are kept in %s "
-                           "and sent when a run in this folder is resumed", self.spool.waiting(),
+                           "and sent when a run in this folder is resumed or by `yoloforge sync`", self.spool.waiting(),
                            self.client.failed_total, self.spool.root)  # fmt: skip
 
     def _on_command(self, command: str) -> None:

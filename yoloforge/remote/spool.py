@@ -53,9 +53,22 @@ class Spool:
         self.root, self.run_id, self.max_bytes = Path(root), run_id, max_bytes
         self.blobs = self.root / "blobs"
         self.blobs.mkdir(parents=True, exist_ok=True)
-        self.run_dir = self.root / f"{time.time_ns() // 1_000_000:013d}_{run_id}"
+        self.run_dir: Path | None = self.root / f"{time.time_ns() // 1_000_000:013d}_{run_id}"
         self.run_dir.mkdir()
         _write(self.run_dir / "meta.json", {"project": project, "model": model})
+        self._init_state()
+
+    @classmethod
+    def existing(cls, root: Path) -> Spool:
+        """The spool earlier runs left at `root`, opened to send what waits (`yoloforge sync`); `put` is not
+        available (there is no run of this process)."""
+        spool = cls.__new__(cls)
+        spool.root, spool.run_id, spool.max_bytes = Path(root), "", DEFAULT_MAX_BYTES
+        spool.blobs, spool.run_dir = spool.root / "blobs", None
+        spool._init_state()
+        return spool
+
+    def _init_state(self) -> None:
         self._lock = threading.Lock()
         self._seq = 0
         self._bytes = sum(p.stat().st_size for p in self.root.glob("*_*/*.*") if p.name != "meta.json")
@@ -64,6 +77,8 @@ class Spool:
 
     def put(self, kind: str, data: dict[str, Any], when: float | None = None) -> int | None:
         """Spool one event; returns its seq, or None when it was dropped because the spool is full."""
+        if self.run_dir is None:
+            raise RuntimeError(f"the spool {self.root} was opened to send what earlier runs left, not to add events")
         with self._lock:
             self._seq += 1
             seq = self._seq

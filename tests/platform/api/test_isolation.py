@@ -50,7 +50,7 @@ def _setup(app, client, alice, coco8_zip, fixtures_dir) -> World:
         for project_name, model_name in (("vault", "secret-model"), ("showcase", "open-model")):
             project = s.scalar(select(Project).where(Project.name == project_name))
             model = models.create_model(
-                s, project, model_name, source="remote", status="running", settings={"epochs": 1}
+                s, project, model_name, source="cloud", status="running", settings={"epochs": 1}
             )
             models.record_epoch(s, model, 0, {"metrics/mAP50(B)": 0.5})
             with open(fixtures_dir / "yolov8n-random-io.pt", "rb") as f:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.platform.support.server import ServerProcess, clean_env, run_cli, start_server
+from tests.platform.support.server import ServerProcess, clean_env, free_port, run_cli, start_server
 
 TRAIN = ["detect", "train", "data=coco8.yaml", "model=yolov8n.yaml", "imgsz=64", "batch=2", "workers=0", "device=cpu",
          "plots=False", "project=alice/detector", "val=True"]  # fmt: skip
@@ -127,6 +127,35 @@ def test_a_run_arrives_whole(server: ServerProcess, key: str, tmp_path: Path) ->
     assert model["settings"]["imgsz"] == 64 and model["source"] == "remote"
     system = api(server.url, key, "/whole/system")["items"]
     assert system and "cpu" in system[0]["data"]
+
+
+def test_a_run_that_ended_offline_is_sent_by_sync(server: ServerProcess, key: str, tmp_path: Path) -> None:
+    """The platform is unreachable for the whole run: training ends normally with its events spooled and says how
+    to send them; `yoloforge sync` sends them (run, epochs, console, checkpoints) once the server is reachable."""
+    offline = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env = {**trainer_env(offline, key), "YOLOFORGE_PLATFORM_FLUSH_SECONDS": "1"}
+    r = subprocess.run([sys.executable, "-m", "yoloforge", *TRAIN, "epochs=2", "name=offline"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "yoloforge sync" in r.stderr
+    run_dir = tmp_path / "alice" / "detector" / "offline"
+    assert list((run_dir / "platform" / "spool").glob("*_*/0*.epoch"))
+
+    def sync(url: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "yoloforge", "sync", *args], cwd=tmp_path,
+                              env=trainer_env(url, key), capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    still = sync(offline, "--timeout", "2")  # still unreachable: exit 1, nothing lost
+    assert still.returncode == 1 and "still waiting" in still.stdout, still.stdout + still.stderr
+    done = sync(server.url)  # default: the current folder and below
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "alice/detector/offline: sent" in done.stdout
+    assert_complete(server.url, key, "offline", run_dir, 2)
+    again = sync(server.url, str(run_dir))
+    assert again.returncode == 0 and "nothing waits" in again.stdout
+    no_key = subprocess.run([sys.executable, "-m", "yoloforge", "sync"], cwd=tmp_path, capture_output=True, text=True,
+                            env=clean_env(YOLOFORGE_CONFIG_DIR=str(tmp_path / "no-config")))  # fmt: skip
+    assert no_key.returncode == 2 and "yoloforge login" in no_key.stderr
 
 
 def test_stop_from_the_server_then_resume_gives_every_epoch_once(

@@ -78,7 +78,15 @@ def get_principal(
             "not signed in: send 'Authorization: Bearer <API key>' (create one with `yoloforge server create-key`) "
             "or sign in with POST /api/v1/auth/login"
         )
+    release_connection(session)
     return principal
+
+
+def release_connection(session: Session) -> None:
+    """End the read transaction of the authentication so its connection goes back to the pool (loaded objects
+    stay usable): a request must not hold a connection while it waits for a worker thread, or 200 requests at
+    once (SSE subscribers) hold every connection while the threads that would free them wait for one."""
+    session.commit()
 
 
 def get_optional_principal(

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from yoloforge.platform.schemas.common import ErrorOut
@@ -74,6 +75,21 @@ async def _http(request: Request, exc: HTTPException) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
+def database_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked": a writer waited its whole busy timeout (SQLite's busy wait is not fair, so
+    one of many concurrent writers can lose). Nothing was written; the same request can simply be sent again."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    if database_busy(exc):
+        LOGGER.warning("%s %s: the SQLite database stayed locked by other writers; answered 503", request.method,
+                       request.url.path)  # fmt: skip
+        detail = "the database is busy with other writes: send the same request again in a second"
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     LOGGER.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse({"detail": "internal server error (logged on the server)"}, status_code=500)
@@ -84,4 +100,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceError, _service)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database)
     app.add_exception_handler(Exception, _unexpected)

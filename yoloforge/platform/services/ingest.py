@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from yoloforge.platform.db import MetricRow, Model, ModelEvent, Run, utcnow
+from yoloforge.platform.db import MetricRow, Model, ModelEvent, Project, Run, utcnow
 from yoloforge.platform.services import run_hooks, stream_runs
 from yoloforge.platform.services.errors import Invalid, NotFound
 from yoloforge.platform.services.events import append_events
@@ -43,9 +43,13 @@ class Sinks:
     scratch: Any
 
 
+# the run's model, project and owner in the run's query: each is read for every batch (access check, reply)
+_WITH_OWNER = joinedload(Run.model).joinedload(Model.project).joinedload(Project.owner)
+
+
 def ingest_batch(session: Session, sinks: Sinks, principal: Principal, run_key: str, batch: EventBatch) -> BatchReply:
     """Store a native batch (see the module docstring); the reply acknowledges every seq of it. Commits."""
-    run = session.scalar(select(Run).where(Run.key == run_key))
+    run = session.scalar(select(Run).where(Run.key == run_key).options(_WITH_OWNER))
     if run is None:
         run = _start_run(session, principal, run_key, batch)
     else:

@@ -97,7 +97,9 @@ def first_transition(session: Session, job: Job, reason: str) -> JobTransition:
 
 
 def find_job(session: Session, model: Model) -> Job | None:
-    """The job of a cloud model (None for a remote model)."""
+    """The job of a cloud model (None for a remote model: no query, this runs for every streamed event)."""
+    if model.source != "cloud":
+        return None
     return session.scalar(select(Job).where(Job.model_id == model.id))
 
 

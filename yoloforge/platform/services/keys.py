@@ -12,7 +12,8 @@ import hashlib
 import secrets
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, joinedload
 
 from yoloforge.platform.db import ApiKey, User, utcnow
 from yoloforge.platform.services.errors import Forbidden, Invalid, NotFound, Unauthorized
@@ -60,7 +61,7 @@ def authenticate_key(session: Session, key: str, touch_seconds: int = 60) -> Pri
     """
     if not key.startswith(KEY_PREFIX):
         raise Unauthorized(f"not a yoloforge API key (they start with '{KEY_PREFIX}')")
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)).options(joinedload(ApiKey.user)))
     if row is None:
         raise Unauthorized("invalid API key: check YOLOFORGE_API_KEY or create a key")
     if row.revoked_at is not None:
@@ -68,10 +69,14 @@ def authenticate_key(session: Session, key: str, touch_seconds: int = 60) -> Pri
     if not row.user.is_active:
         raise Unauthorized(f"the account {row.user.name!r} is disabled")
     now = utcnow()
+    principal = Principal(row.user, expand_scopes(row.scopes), via="key", key_id=row.id)
     if row.last_used_at is None or now - row.last_used_at >= dt.timedelta(seconds=touch_seconds):
         row.last_used_at = now
-        session.commit()
-    return Principal(row.user, expand_scopes(row.scopes), via="key", key_id=row.id)
+        try:
+            session.commit()
+        except OperationalError:  # a locked SQLite database: "last used" is bookkeeping, the request goes on
+            session.rollback()
+    return principal
 
 
 def list_keys(session: Session, user: User, *, limit: int, offset: int) -> tuple[list[ApiKey], int]:

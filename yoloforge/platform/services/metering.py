@@ -245,6 +245,8 @@ def _charge_open(session: Session, meter: JobMeter, kind: str, epoch: int | None
 def _running_meter(session: Session, target: Any) -> JobMeter | None:
     """The running meter of a JobFacts/Job (by job id) or of a Model (by model id); None when not metered."""
     if isinstance(target, Model):
+        if target.source != "cloud":  # only platform jobs are metered: no query for a remote run's events
+            return None
         where = (JobMeter.model_id == target.id) & JobMeter.open_since.is_not(None)
     else:
         where = JobMeter.job_id == facts_of(target).job_id
