@@ -13,16 +13,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from yoloforge.remote.console import ConsoleCapture
 from yoloforge.remote.protocol import MAX_BATCH, PROTOCOL, BatchReply, CommandReply
 from yoloforge.remote.spool import Spool, Spooled
 from yoloforge.remote.system import SystemSampler
-from yoloforge.remote.uploads import file_digest, upload_checkpoint
 from yoloforge.utils.log import LOGGER
+
+if TYPE_CHECKING:
+    import httpx
 
 RETRYABLE = {408, 409, 425, 429}
 MAX_BACKOFF = 10.0
@@ -40,7 +40,8 @@ class StreamClient:
                  poll_seconds: float = 2.0, console_seconds: float = 2.0, system_seconds: float = 10.0,
                  timeout: float = 10.0) -> None:  # fmt: skip
         self.url, self.spool = url.rstrip("/"), spool
-        self.http = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
+        self.http: Any = None  # made on the sender thread: importing httpx and its TLS setup take ~0.5 s
+        self._headers, self._timeout = {"Authorization": f"Bearer {key}"}, timeout
         self.on_command, self.console, self.sampler = on_command, console, sampler
         self.poll_seconds, self.console_seconds, self.system_seconds = poll_seconds, console_seconds, system_seconds
         self.model_id: int | None = None
@@ -68,11 +69,15 @@ class StreamClient:
         self._closing = True
         self._wake.set()
         self._thread.join(timeout + 5)
-        self.http.close()
+        if self.http is not None:
+            self.http.close()
         return not self.disabled and self.spool.waiting() == 0
 
     # --- the thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
+        import httpx
+
+        self.http = httpx.Client(headers=self._headers, timeout=self._timeout)
         next_console = next_system = last_contact = time.monotonic()
         while True:
             now = time.monotonic()
@@ -143,6 +148,8 @@ class StreamClient:
             LOGGER.warning("platform: checkpoint %s is no longer in %s; it is not uploaded", blob.name, blob.parent)
             self.spool.reject([item])
             return False
+        from yoloforge.remote.uploads import file_digest, upload_checkpoint
+
         size, sha256 = file_digest(blob)
         state = upload_checkpoint(self.http, self.url, run_id, blob, event["data"]["kind"], size=size, sha256=sha256)
         event["data"].update(upload=state.token, size=size, sha256=sha256)

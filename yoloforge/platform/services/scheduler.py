@@ -145,6 +145,9 @@ class JobRunner:
     # --- placement ---------------------------------------------------------------------------------------------
     def place_all(self, limit: int = 1000) -> int:
         """Place waiting jobs until none fits; returns how many started."""
+        with self.state.db.sessions() as session:  # a read first: the placement lock is a write, not for nothing
+            if session.scalar(select(Job.id).where(Job.state.in_(jobs.WAITING)).limit(1)) is None:
+                return 0
         placed = 0
         while placed < limit and self.place_next() is not None:
             placed += 1
