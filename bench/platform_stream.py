@@ -44,9 +44,9 @@ TRAIN = ["detect", "train", "data=coco8.yaml", "model=yolov8n.yaml", "imgsz=64",
          "device=cpu", "plots=False"]  # fmt: skip
 
 
-def account(home: Path, name: str = "alice") -> str:
-    run_cli("server", "create-user", name, "--home", str(home), stdin="a long enough password\n")
-    return run_cli("server", "create-key", name, "--home", str(home)).stdout.strip()
+def account(home: Path, name: str = "alice", env: dict[str, str] | None = None) -> str:
+    run_cli("server", "create-user", name, "--home", str(home), stdin="a long enough password\n", env=env)
+    return run_cli("server", "create-key", name, "--home", str(home), env=env).stdout.strip()
 
 
 def ingest_rate(url: str, key: str, total: int, threads: int = 4, batch: int = 100) -> float:
@@ -90,23 +90,27 @@ async def sse_latency(url: str, key: str, runs: int, seconds: float, interval: f
             body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
                     "events": [{"seq": 1, "kind": "start", "time": time.time(), "data": {}}]}  # fmt: skip
             (await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)).raise_for_status()
-        stop = time.monotonic() + seconds
-        sent = [0]
+        stop = float("inf")
+        sent, connected = [0], [0]
+        all_connected = asyncio.Event()
 
         async def subscribe(i: int) -> None:
             async with c.stream("GET", f"{url}/api/v1/projects/alice/sse/models/m{i}/events",
                                 headers={"Last-Event-ID": "1"}) as r:  # fmt: skip
+                connected[0] += 1
+                if connected[0] == runs:
+                    all_connected.set()
                 async for line in r.aiter_lines():
                     if line.startswith("data: "):
-                        sent = json.loads(line[6:])["data"].get("sent")
-                        if sent is not None:
-                            latencies.append(time.time() - sent)
+                        at = json.loads(line[6:])["data"].get("sent")
+                        if at is not None:
+                            latencies.append(time.time() - at)
                     if time.monotonic() > stop + 2:
                         return
 
         async def post(i: int, run: str) -> None:
             seq = 1
-            await asyncio.sleep(1 + interval * i / runs)  # spread evenly over the interval
+            await asyncio.sleep(interval * i / runs)  # spread evenly over the interval
             while time.monotonic() < stop:
                 seq += 1
                 body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
@@ -120,6 +124,8 @@ async def sse_latency(url: str, key: str, runs: int, seconds: float, interval: f
                 await asyncio.sleep(interval)
 
         subs = [asyncio.create_task(subscribe(i)) for i in range(runs)]
+        await asyncio.wait_for(all_connected.wait(), timeout=120)  # steady state: every subscriber is listening
+        stop = time.monotonic() + seconds
         await asyncio.gather(*(post(i, k) for i, k in enumerate(keys)))
         await asyncio.sleep(1)
         for s in subs:
@@ -180,17 +186,35 @@ def bench_ingest(tmp: Path, total: int) -> None:
         cluster.stop()
 
 
-def bench_sse(tmp: Path, runs: int, seconds: float, interval: float) -> None:
-    home = tmp / f"sse-{interval}"
-    key = account(home)
-    server = start_server(home)
+def bench_sse(tmp: Path, runs: int, seconds: float, interval: float, db_url: str | None = None) -> None:
+    home = tmp / f"sse-{interval}-{'pg' if db_url else 'sqlite'}"
+    env = clean_env(YOLOFORGE_SERVER_DATABASE_URL=db_url) if db_url else None
+    key = account(home, env=env)
+    server = start_server(home, env=env)
     try:
         lat, sent = asyncio.run(sse_latency(server.url, key, runs, seconds, interval))
     finally:
         server.stop()
-    print(f"sse     {runs} runs, an event every {interval:g} s each ({runs / interval:.0f} requests/s): "
+    print(f"sse     {'PostgreSQL' if db_url else 'SQLite'}, {runs} runs, an event every {interval:g} s each "
+          f"({runs / interval:.0f} requests/s): "
           f"{len(lat)} of {sent} events received, p50 {percentile(lat, 50) * 1000:.0f} ms, "
           f"p99 {percentile(lat, 99) * 1000:.0f} ms", flush=True)  # fmt: skip
+
+
+def bench_sse_postgres(tmp: Path, runs: int, seconds: float, intervals: list[float]) -> None:
+    """The SSE figures with the server on a throwaway PostgreSQL cluster (no single writer: runs write apart)."""
+    from tests.platform.support.postgres import find_bin_dir, start_cluster
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        print("sse     PostgreSQL: skipped (no PostgreSQL binaries)")
+        return
+    cluster = start_cluster(bin_dir)
+    try:
+        for interval in intervals:
+            bench_sse(tmp, runs, seconds, interval, cluster.url(cluster.create_database()))
+    finally:
+        cluster.stop()
 
 
 def bench_train(tmp: Path, epochs: int, outage: float | None) -> None:
@@ -279,6 +303,7 @@ def main() -> None:
         if "sse" not in skip:
             for interval in args.intervals:
                 bench_sse(tmp, args.runs, args.seconds, interval)
+            bench_sse_postgres(tmp, args.runs, args.seconds, args.intervals)
         if "train" not in skip:
             bench_train(tmp, args.epochs, args.outage or None)
 
