@@ -6,20 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from tests.platform.support.billing import make_model, make_user
-
-
-@pytest.fixture
-def db(db_url):
-    from yoloforge.platform.db.migrate import upgrade
-    from yoloforge.platform.db.session import Database
-
-    database = Database(db_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def test_epoch_pauses_and_top_up_resumes_through_jobs(db) -> None:

@@ -13,17 +13,6 @@ from sqlalchemy.exc import DBAPIError
 from tests.platform.support.billing import at, job_facts, make_model, make_user
 
 
-@pytest.fixture
-def db(db_url):
-    from yoloforge.platform.db.migrate import upgrade
-    from yoloforge.platform.db.session import Database
-
-    database = Database(db_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
-
-
 def _rows(session, user_id):
     from yoloforge.platform.db import LedgerEntry
 

@@ -11,17 +11,6 @@ from sqlalchemy import select
 from tests.platform.support.billing import at, job_facts, make_model, make_user
 
 
-@pytest.fixture
-def db(db_url):
-    from yoloforge.platform.db.migrate import upgrade
-    from yoloforge.platform.db.session import Database
-
-    database = Database(db_url)
-    upgrade(database.engine)
-    yield database
-    database.dispose()
-
-
 def _run(session, facts, events):
     """Drive (kind, arg, seconds) events through the meter, committing after each like the callers do."""
     from yoloforge.platform.db import Model
