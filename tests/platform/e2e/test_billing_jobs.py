@@ -23,15 +23,19 @@ types:
 """
 
 
-def test_paid_job_is_gated_then_charged_for_its_running_time(tmp_path: Path, coco8_zip: Path) -> None:
+def _paid_server(tmp_path: Path, **env: str):
+    """(home, server with CATALOG and `env`, alice's client, root's admin client)."""
     home = tmp_path / "home"
     key = make_user(home, "alice")
     admin_key = make_user(home, "root", admin=True)
     catalog = tmp_path / "gpus.yaml"
     catalog.write_text(CATALOG)
-    env = clean_env(YOLOFORGE_SERVER_MIN_START_BALANCE="8.00")
-    server = start_server(home, "--gpu-catalog", str(catalog), env=env)
-    c, admin = client(server.url, key), client(server.url, admin_key)
+    server = start_server(home, "--gpu-catalog", str(catalog), env=clean_env(**env))
+    return home, server, client(server.url, key), client(server.url, admin_key)
+
+
+def test_paid_job_is_gated_then_charged_for_its_running_time(tmp_path: Path, coco8_zip: Path) -> None:
+    _, server, c, admin = _paid_server(tmp_path, YOLOFORGE_SERVER_MIN_START_BALANCE="8.00")
     try:
         setup_project(c, coco8_zip)
         r = submit(c, "alice", "paid", gpu="cpu-paid")
@@ -77,13 +81,7 @@ def test_crash_before_the_first_epoch_is_free_and_pay_per_job_pays_once(tmp_path
     import signal
     import time
 
-    home = tmp_path / "home"
-    key = make_user(home, "alice")
-    admin_key = make_user(home, "root", admin=True)
-    catalog = tmp_path / "gpus.yaml"
-    catalog.write_text(CATALOG)
-    server = start_server(home, "--gpu-catalog", str(catalog), env=clean_env(YOLOFORGE_SERVER_MAX_RESTARTS="0"))
-    c, admin = client(server.url, key), client(server.url, admin_key)
+    home, server, c, admin = _paid_server(tmp_path, YOLOFORGE_SERVER_MAX_RESTARTS="0")
     try:
         setup_project(c, coco8_zip)
         assert submit(c, "alice", "crash", gpu="cpu-paid", imgsz=320).status_code == 201
