@@ -1,17 +1,17 @@
 """Streaming figures of the platform: ingestion rate, event-to-SSE latency under load, training overhead.
 
     .venv/bin/python bench/platform_stream.py [--events 20000] [--runs 200] [--seconds 20] [--intervals 5 2 1]
-                                              [--epochs 6] [--outage 60] [--skip ingest,sse,train,outage]
+                                              [--epochs 20] [--repeats 3] [--outage 60] [--skip ingest,sse,train,outage]
 
 - ingest: epoch events stored per second through POST /api/v1/stream/runs/{run}/events (batches of 100,
   4 client threads, each its own run) against `yoloforge server` as a process, on SQLite and, when
   PostgreSQL binaries are installed, on a throwaway PostgreSQL cluster.
-- sse: --runs runs each post one event every --intervals s (batch progress: the client sends it at most once a
-  second, the busiest stream) while one SSE subscriber per model reads; latency =
+- sse: --runs runs each post one event every --intervals s on their own clocks (batch progress: the client sends
+  it at most once a second, the busiest stream) while one SSE subscriber per model reads; latency =
   the subscriber's receive time minus the event's send time (same clock), p50/p99 over --seconds.
-- train: `yoloforge train` (coco8, imgsz 64, --epochs) without and with streaming, best of 3 each: the training
-  loop's time (results.csv) gives the overhead = with / without - 1; the process's wall time adds the fixed
-  costs (connecting, uploading the final checkpoints before exit).
+- train: `yoloforge train` (coco8, imgsz 64, --epochs) without and with streaming, --repeats each, interleaved,
+  medians: the training loop's time (results.csv) gives the overhead = with / without - 1; the process's wall
+  time adds the fixed costs (connecting, uploading the final checkpoints before exit).
 - outage: a streamed run whose server is killed for --outage s in the middle; prints whether every epoch,
   console line and checkpoint arrived once, and the training time against the unstreamed one.
 Targets on 2 cores: >= 2,000 epoch events/s on SQLite, p99 < 250 ms, overhead < 2%.
@@ -80,54 +80,63 @@ def ingest_rate(url: str, key: str, total: int, threads: int = 4, batch: int = 1
 
 async def sse_latency(url: str, key: str, runs: int, seconds: float, interval: float = 1.0) -> tuple[list[float], int]:
     """Latencies (s) of events from `runs` concurrent posters (one event every `interval` s each) to one SSE
-    subscriber each, and how many events were sent."""
-    headers = {"Authorization": f"Bearer {key}"}
-    limits = httpx.Limits(max_connections=2 * runs + 10, max_keepalive_connections=2 * runs + 10)
+    subscriber each, and how many events were sent.
+
+    Each run posts on its own clock (due times k * interval, spread over the interval), as a trainer does: a slow
+    reply delays that run's next event but does not move its schedule. The client is aiohttp: on the same 2 cores,
+    httpx's async client spent ~70% of a core on 400 connections and its own delays were most of the figure."""
+    import aiohttp
+
     latencies: list[float] = []
-    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as c:
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {key}"}, connector=connector,
+                                     timeout=timeout) as c:  # fmt: skip
         keys = [uuid.uuid4().hex for _ in range(runs)]
         for i, run in enumerate(keys):  # each model exists before its subscriber connects
             body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
                     "events": [{"seq": 1, "kind": "start", "time": time.time(), "data": {}}]}  # fmt: skip
-            (await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)).raise_for_status()
+            async with c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body) as r:
+                r.raise_for_status()
         stop = float("inf")
         sent, connected = [0], [0]
         all_connected = asyncio.Event()
 
         async def subscribe(i: int) -> None:
-            async with c.stream("GET", f"{url}/api/v1/projects/alice/sse/models/m{i}/events",
-                                headers={"Last-Event-ID": "1"}) as r:  # fmt: skip
+            async with c.get(f"{url}/api/v1/projects/alice/sse/models/m{i}/events",
+                             headers={"Last-Event-ID": "1"}) as r:  # fmt: skip
                 connected[0] += 1
                 if connected[0] == runs:
                     all_connected.set()
-                async for line in r.aiter_lines():
-                    if line.startswith("data: "):
+                async for line in r.content:
+                    if line.startswith(b"data: "):
                         at = json.loads(line[6:])["data"].get("sent")
                         if at is not None:
                             latencies.append(time.time() - at)
-                    if time.monotonic() > stop + 2:
-                        return
 
         async def post(i: int, run: str) -> None:
-            seq = 1
-            await asyncio.sleep(interval * i / runs)  # spread evenly over the interval
-            while time.monotonic() < stop:
+            seq, due = 1, time.monotonic() + interval * i / runs  # spread evenly over the interval
+            while True:
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                due += interval
+                if time.monotonic() >= stop:
+                    return
                 seq += 1
                 body = {"protocol": 1, "project": "alice/sse", "model": f"m{i}",
                         "events": [{"seq": seq, "kind": "progress", "time": time.time(),
                                     "data": {"sent": time.time()}}]}  # fmt: skip
                 try:
-                    r = await c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body)
-                    sent[0] += r.status_code == 200
-                except httpx.HTTPError:
+                    async with c.post(f"{url}/api/v1/stream/runs/{run}/events", json=body) as r:
+                        await r.read()
+                        sent[0] += r.status == 200
+                except aiohttp.ClientError:
                     pass  # counted as not sent: the figure says how many of the events were
-                await asyncio.sleep(interval)
 
         subs = [asyncio.create_task(subscribe(i)) for i in range(runs)]
         await asyncio.wait_for(all_connected.wait(), timeout=120)  # steady state: every subscriber is listening
         stop = time.monotonic() + seconds
         await asyncio.gather(*(post(i, k) for i, k in enumerate(keys)))
-        await asyncio.sleep(1)
+        await asyncio.sleep(2)
         for s in subs:
             s.cancel()
         await asyncio.gather(*subs, return_exceptions=True)
@@ -217,28 +226,31 @@ def bench_sse_postgres(tmp: Path, runs: int, seconds: float, intervals: list[flo
         cluster.stop()
 
 
-def bench_train(tmp: Path, epochs: int, outage: float | None) -> None:
+def bench_train(tmp: Path, epochs: int, outage: float | None, repeats: int = 3) -> None:
     home = tmp / "train"
     key = account(home)
     server = start_server(home)
     try:
         env_off = clean_env()
         env_on = clean_env(YOLOFORGE_PLATFORM_URL=server.url, YOLOFORGE_API_KEY=key)
-        offs = [train_time(tmp, epochs, env_off, f"off{i}") for i in range(3)]
-        ons = [train_time(tmp, epochs, env_on, f"on{i}") for i in range(3)]
-        off, on = min(w for w, _ in offs), min(w for w, _ in ons)
-        loop_off, loop_on = min(x for _, x in offs), min(x for _, x in ons)
-        print(f"train   {epochs} epochs, best of 3: training loop {loop_off:.2f} s without streaming, {loop_on:.2f} s "
-              f"with: overhead {(loop_on / loop_off - 1) * 100:+.1f}%; whole process {off:.2f} s / {on:.2f} s "
-              f"({on - off:+.2f} s: connecting, and the final checkpoints uploaded before it exits)",
-              flush=True)  # fmt: skip
+        offs, ons = [], []
+        for i in range(repeats):  # interleaved, so a slow spell of the machine hits both alike
+            offs.append(train_time(tmp, epochs, env_off, f"off{i}"))
+            ons.append(train_time(tmp, epochs, env_on, f"on{i}"))
+        loop_off, loop_on = (statistics.median(x for _, x in runs) for runs in (offs, ons))
+        off, on = (statistics.median(w for w, _ in runs) for runs in (offs, ons))
+        spread = max(x for _, x in offs) / min(x for _, x in offs) - 1
+        print(f"train   {epochs} epochs, median of {repeats} interleaved: training loop {loop_off:.2f} s without "
+              f"streaming, {loop_on:.2f} s with: overhead {(loop_on / loop_off - 1) * 100:+.1f}% (unstreamed runs "
+              f"alone vary by {spread * 100:.1f}%); whole process {off:.2f} s / {on:.2f} s ({on - off:+.2f} s: "
+              f"connecting, and the final checkpoints uploaded before it exits)", flush=True)  # fmt: skip
     finally:
         server.stop()
     if outage:
-        bench_outage(tmp, epochs, outage, off)
+        bench_outage(tmp, epochs, outage, off / epochs)
 
 
-def bench_outage(tmp: Path, epochs: int, outage: float, baseline: float) -> None:
+def bench_outage(tmp: Path, epochs: int, outage: float, per_epoch: float) -> None:
     home = tmp / "outage"
     key = account(home)
     server = start_server(home)
@@ -273,7 +285,7 @@ def bench_outage(tmp: Path, epochs: int, outage: float, baseline: float) -> None
         print(f"outage  {outage:.0f} s server outage: exit {code}, status {model['status']}, every epoch once "
               f"{epochs_ok}, console once {once}, checkpoints {sorted(c['kind'] for c in model['checkpoints'])}, "
               f"spool left {len(spool)}; training {took:.1f} s for {epochs * 10} epochs "
-              f"(unstreamed {baseline / epochs * epochs * 10:.1f} s expected)", flush=True)  # fmt: skip
+              f"(unstreamed {per_epoch * epochs * 10:.1f} s expected)", flush=True)  # fmt: skip
     finally:
         server.stop()
 
@@ -290,7 +302,8 @@ def main() -> None:
         default=[5.0, 2.0, 1.0],
         help="seconds between one run's events (the client sends progress at most every 1 s)",
     )
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3, help="training runs with and without streaming (interleaved)")
     ap.add_argument("--outage", type=float, default=0.0, help="seconds of server outage (0: skip)")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: ingest,sse,train")
     args = ap.parse_args()
@@ -305,7 +318,7 @@ def main() -> None:
                 bench_sse(tmp, args.runs, args.seconds, interval)
             bench_sse_postgres(tmp, args.runs, args.seconds, args.intervals)
         if "train" not in skip:
-            bench_train(tmp, args.epochs, args.outage or None)
+            bench_train(tmp, args.epochs, args.outage or None, args.repeats)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,18 @@ def cmd_serve(settings: ServerSettings, demo: bool) -> None:
         for line in ensure_demo(app.state.platform):
             print(line, flush=True)
     print(f"yoloforge platform: {url}  (API docs: {url}/docs; data in {settings.home})", flush=True)
+    _freeze_startup_objects()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what start-up made (modules, the app, the ORM's mappers: ~160,000 objects) out of the garbage collector's
+    full passes, which otherwise stop every request for 100-200 ms every few seconds under load (measured with 200
+    streaming runs; see `gc.freeze` in the Python docs)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,14 +8,17 @@ as `x-scope` (the isolation test reads it there); `**PUBLIC` marks the few route
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from itsdangerous import BadSignature
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from yoloforge.platform.schemas.common import MAX_PAGE
 from yoloforge.platform.services import accounts, keys
@@ -28,17 +31,31 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: 
 _cookie = APIKeyCookie(name=COOKIE, auto_error=False, description="The session cookie of POST /api/v1/auth/login.")
 
 
-def get_state(request: Request) -> PlatformState:
+async def get_state(request: Request) -> PlatformState:
+    # async, as are get_session and the scope check: FastAPI runs a sync dependency on a worker thread, and each
+    # hop to a thread and back costs the event loop more than these few lines (measured: bench/platform_stream.py)
     return request.app.state.platform
 
 
 StateDep = Annotated[PlatformState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Iterator[Session]:
-    """A session per request; services commit their own work, anything left is rolled back at the end."""
-    with state.db.sessions() as session:
+async def get_session(state: StateDep) -> AsyncIterator[Session]:
+    """A session per request; services commit their own work, anything left is rolled back at the end.
+
+    Making a session touches no database; closing one that holds a connection does (its rollback), so that
+    happens on a worker thread: outside the worker threads' limit (all of them may be waiting for the very
+    connection this gives back) and shielded from the request's cancellation (a client gone mid-request must not
+    leave the connection checked out), as FastAPI does for sync dependencies."""
+    session = state.db.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -137,10 +154,11 @@ class _Scope:
     def __init__(self, scope: str) -> None:
         self.scope = scope
 
-    def __call__(self, request: Request, principal: CurrentUser, session: SessionDep) -> None:
-        from yoloforge.platform.services.job_tokens import check_request
+    async def __call__(self, request: Request, principal: CurrentUser, session: SessionDep) -> None:
+        if principal.bound_model_id is not None:  # a cloud job's token writes only to its own model
+            from yoloforge.platform.services.job_tokens import check_request
 
-        check_request(session, principal, request)  # a cloud job's token writes only to its own model
+            await run_in_threadpool(check_request, session, principal, request)
         if self.scope == "admin" and not principal.is_admin:
             raise Forbidden("this needs an admin account and a credential with the 'admin' scope")
         if not principal.has(self.scope):

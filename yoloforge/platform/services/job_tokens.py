@@ -8,7 +8,7 @@ owner may read (the worker downloads its dataset through yf://) and write only t
 from __future__ import annotations
 
 from fastapi import Request
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from yoloforge.platform.db import ApiKey, Job, utcnow
@@ -58,20 +58,10 @@ def model_path(session: Session, model_id: int) -> str:
     return f"/api/v1/projects/{model.project.owner.name}/{model.project.name}/models/{model.name}"
 
 
-def bound_model(session: Session, principal: Principal) -> int | None:
-    """The model id a job token is for, or None for any other credential."""
-    if principal.key_id is None:
-        return None
-    return session.scalar(select(ApiKey.model_id).where(ApiKey.id == principal.key_id))
-
-
 def check_request(session: Session, principal: Principal, request: Request) -> None:
     """Refuse a write by a job token outside its model (Forbidden, naming the model it is for)."""
-    key_id = principal.key_id
-    if key_id is None or request.method in ("GET", "HEAD", "OPTIONS"):
-        return
-    model_id = session.scalar(select(ApiKey.model_id).where(ApiKey.id == key_id))
-    if model_id is None:
+    model_id = principal.bound_model_id
+    if model_id is None or request.method in ("GET", "HEAD", "OPTIONS"):
         return
     allowed = model_path(session, model_id)
     path = request.url.path.rstrip("/")

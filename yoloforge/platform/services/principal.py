@@ -24,6 +24,7 @@ class Principal:
     scopes: frozenset[str]
     via: str
     key_id: int | None = None
+    bound_model_id: int | None = None  # a training job's token: the one model it may write to
 
     @property
     def is_admin(self) -> bool:

@@ -17,7 +17,6 @@ from yoloforge.platform.services import run_hooks
 from yoloforge.platform.services.access import check_access
 from yoloforge.platform.services.errors import Forbidden, NotFound
 from yoloforge.platform.services.events import append_events
-from yoloforge.platform.services.job_tokens import bound_model
 from yoloforge.platform.services.principal import Principal
 from yoloforge.platform.services.projects import find_project
 
@@ -62,7 +61,7 @@ def model_for_start(
     else a new model `name`, or `name-2`, `name-3` ... when taken. A job's token may stream only into its job's
     model (Forbidden otherwise).
     """
-    bound = bound_model(session, principal)
+    bound = principal.bound_model_id
     if bound is not None and model_id != bound:  # a job's token streams into its own model, nothing else
         raise Forbidden(f"this key belongs to the training job of model {bound} and may only stream into it")
     if model_id is not None:

@@ -22,7 +22,9 @@ from yoloforge.platform.api.routes import (
     users,
 )
 
-ROUTERS = [health.router, auth.router, users.router, keys.router, projects.router, datasets.router, models.router,
-           jobs.router, gpus.router, notifications.router, exports.router, live.router, stream.router,
+# stream first: a request is matched against the routes in this order, and streamed runs send most requests (their
+# paths, /stream/..., overlap no other router's)
+ROUTERS = [stream.router, health.router, auth.router, users.router, keys.router, projects.router, datasets.router,
+           models.router, jobs.router, gpus.router, notifications.router, exports.router, live.router,
            billing.router, billing.cost_router]  # fmt: skip
 UPLOAD_ROUTERS = [datasets.upload_router, stream.upload_router]
